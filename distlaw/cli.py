@@ -1,0 +1,374 @@
+"""The ``distlaw`` command line: parse, call the library, print. No numerics live here.
+
+Exit codes: 0 success, 2 bad input or usage (one line on stderr, no output file written),
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line on stderr with exit code 2."""
+
+
+def _configure_jax():
+    """Float64 for fitting, and a persistent compilation cache so repeat runs skip compiling."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    cache = os.environ.get("DISTLAW_CACHE_DIR", str(Path.home() / ".cache" / "distlaw" / "jax"))
+    if cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return jax
+
+
+def _progress(label: str):
+    """A one-line progress report on stderr (only when stderr is a terminal)."""
+    if not sys.stderr.isatty():
+        return None
+    start = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = (total - done) / rate if rate > 0 else float("nan")
+        sys.stderr.write(f"\r{label}: {done}/{total} starts  {rate:,.0f}/s  ~{left:,.0f}s left ")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return report
+
+
+def _parse_assignments(items, what: str) -> dict[str, str]:
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UsageError(f"{what} expects NAME=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _parse_fixed(items) -> dict[str, float]:
+    fixed = {}
+    for name, value in _parse_assignments(items, "--fix").items():
+        try:
+            fixed[name] = float(value)
+        except ValueError:
+            raise UsageError(f"--fix {name}={value}: {value!r} is not a number") from None
+    return fixed
+
+
+def _read(args, spec, extra_required=()):
+    from .runs import read_runs
+
+    required = spec.input_columns + (spec.target_column,) + tuple(extra_required)
+    optional = ("teacher_params", "teacher_tokens") if spec.name == "distillation" else ()
+    table = read_runs(args.runs, required=required, optional=optional,
+                      column_map=_parse_assignments(args.map, "--map"), where=args.where)
+    for note in table.notes:
+        print(f"note: {note}")
+    return table
+
+
+def cmd_fit(args) -> int:
+    jax = _configure_jax()
+    from . import fitting, starts
+    from .fitfile import load_fit, supervised_coefficients, write_json
+    from .laws import LAWS, get_law
+
+    spec = get_law(args.law)
+    table = _read(args, spec)
+    frame = table.frame
+    supervised = None
+    if spec.name == "distillation":
+        supervised = supervised_coefficients(args.supervised)
+        sup_params = LAWS["supervised"].from_natural(supervised)
+    elif args.supervised is not None:
+        raise UsageError("--supervised applies to --law distillation only")
+    fixed = _parse_fixed(args.fix)
+    fitting.fixed_coordinates(spec, fixed)  # validate names before any work
+
+    start_points = starts.resolve_starts(spec, args.starts, seed=args.seed)
+    if args.warm_start:
+        old = load_fit(args.warm_start)
+        if old["law"] != spec.name:
+            raise UsageError(f"--warm-start {args.warm_start}: a {old['law']} fit, not {spec.name}")
+        previous = [old["params"]] + [g["params"] for g in old.get("groups", [])]
+        warm = np.array([np.asarray(spec.from_natural(p), dtype=np.float64) for p in previous])
+        start_points = np.concatenate([warm, start_points])
+
+    holdout_mask = None
+    if args.holdout:
+        try:
+            holdout_mask = frame.eval(args.holdout).to_numpy(dtype=bool)
+        except Exception as err:  # pandas raises many kinds
+            raise UsageError(f"--holdout {args.holdout!r}: {err}") from None
+        if holdout_mask.all() or not holdout_mask.any():
+            raise UsageError(f"--holdout {args.holdout!r} must select some runs but not all "
+                             f"(selects {int(holdout_mask.sum())} of {len(frame)})")
+    train = frame if holdout_mask is None else frame[~holdout_mask]
+
+    def data_of(part):
+        return fitting.fit_data(spec, {c: part[c].to_numpy() for c in part.columns}, supervised=sup_params if supervised else None)
+
+    group_keys = []
+    problems = [data_of(train)]
+    if args.group_by:
+        columns = [c.strip() for c in args.group_by.split(",")]
+        missing = [c for c in columns if c not in train.columns]
+        if missing:
+            raise UsageError(f"--group-by: no column(s) {missing} in {', '.join(table.sources)}")
+        for key, part in train.groupby(columns, sort=True):
+            key = key if isinstance(key, tuple) else (key,)
+            group_keys.append({c: _plain(v) for c, v in zip(columns, key, strict=True)})
+            problems.append(data_of(part))
+
+    t0 = time.perf_counter()
+    fits = fitting.fit_many(spec, fitting.stack_data(problems), start_points, delta=args.huber_delta,
+                            fixed=fixed, progress=_progress("fit"))
+    elapsed = time.perf_counter() - t0
+    best = fits[0]
+    record = _fit_record(spec, best, args, supervised, table, start_points, fixed)
+    if holdout_mask is not None:
+        record["holdout"] = _holdout(spec, best, frame[holdout_mask], supervised, args.holdout)
+    if group_keys:
+        record["groups"] = [
+            {"key": key, **_fit_record(spec, f, args, None, None, start_points, fixed, brief=True)}
+            for key, f in zip(group_keys, fits[1:], strict=True)
+        ]
+    if args.bootstrap:
+        t1 = time.perf_counter()
+        intervals, _ = fitting.bootstrap(spec, problems[0], best, args.bootstrap, seed=args.seed, ci=args.ci,
+                                         delta=args.huber_delta, fixed=fixed, progress=_progress("bootstrap"))
+        record.update(intervals=intervals, ci=args.ci, bootstrap=args.bootstrap)
+        print(f"bootstrap: {args.bootstrap} resamples in {time.perf_counter() - t1:.1f}s")
+    write_json(record, args.output)
+    _print_summary(spec, record, elapsed)
+    print(f"wrote {args.output}")
+    del jax
+    return 0
+
+
+def _plain(value):
+    """numpy scalars -> JSON-ready Python values."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _fit_record(spec, fit, args, supervised, table, start_points, fixed, brief=False) -> dict:
+    record = {
+        "law": spec.name,
+        "params": fit.natural,
+        "objective": fit.objective,
+        "huber_delta": args.huber_delta,
+        "n_runs": fit.n_runs,
+        "n_starts": fit.n_starts,
+        "converged_fraction": fit.converged_fraction,
+        "status_counts": fit.status_counts,
+        "unidentified": list(fit.unidentified),
+    }
+    if brief:
+        return record
+    if supervised is not None:
+        record["supervised"] = supervised
+    record.update(
+        starts=str(args.starts or "default"),
+        seed=args.seed,
+        fixed=fixed,
+        sources=list(table.sources),
+        notes=list(table.notes),
+        distlaw_version=__version__,
+    )
+    return record
+
+
+def _holdout(spec, fit, held, supervised, expression) -> dict:
+    from .laws import LAWS, predict_loss
+
+    inputs = [held[c].to_numpy() for c in spec.input_columns]
+    sup = LAWS["supervised"].from_natural(supervised) if supervised else None
+    predicted = np.asarray(predict_loss(spec, spec.params_type(*fit.params), *inputs, supervised=sup))
+    observed = held[spec.target_column].to_numpy()
+    rel = np.abs(predicted / observed - 1)
+    return {"expression": expression, "n": int(len(held)),
+            "max_abs_rel_error": float(rel.max()), "mean_abs_rel_error": float(rel.mean())}
+
+
+def _print_summary(spec, record, elapsed) -> None:
+    print(f"law: {spec.name}   runs: {record['n_runs']}   starts: {record['n_starts']}   "
+          f"fit time: {elapsed:.2f}s")
+    print(f"objective (summed Huber, delta={record['huber_delta']:g}): {record['objective']:.10g}")
+    print(f"starts reaching the best optimum: {record['converged_fraction']:.1%}")
+    intervals = record.get("intervals", {})
+    header = f"  {'coefficient':<12}{'value':>14}"
+    if intervals:
+        header += f"   {record['ci']:.0%} interval"
+    print(header)
+    for name, value in record["params"].items():
+        line = f"  {name:<12}{value:>14.6g}"
+        if name in intervals:
+            lo, hi = intervals[name]
+            line += f"   [{lo:.6g}, {hi:.6g}]"
+        if name in record.get("fixed", {}):
+            line += "   (fixed)"
+        if name in record["unidentified"]:
+            line += "   (not identified by the data)"
+        print(line)
+    if record["unidentified"]:
+        print(f"warning: the data cannot pin down {', '.join(record['unidentified'])} "
+              "(a near-flat direction of the objective); report combinations, not these values")
+    if "holdout" in record:
+        h = record["holdout"]
+        print(f"held out ({h['expression']}): {h['n']} runs, relative error "
+              f"max {h['max_abs_rel_error']:.3%}, mean {h['mean_abs_rel_error']:.3%}")
+    for group in record.get("groups", []):
+        key = ", ".join(f"{k}={v}" for k, v in group["key"].items())
+        coefficients = ", ".join(f"{k}={v:.4g}" for k, v in group["params"].items())
+        print(f"  group {key}: {group['n_runs']} runs, objective {group['objective']:.4g}: {coefficients}")
+
+
+def cmd_predict(args) -> int:
+    _configure_jax()
+    from .fitfile import load_fit
+    from .laws import LAWS, get_law, predict_loss
+    from .runs import write_table
+
+    record = load_fit(args.fit)
+    spec = get_law(record["law"])
+    from .runs import read_runs
+
+    table = read_runs(args.runs, required=spec.input_columns,
+                      column_map=_parse_assignments(args.map, "--map"), where=args.where)
+    frame = table.frame.copy()
+    sup = LAWS["supervised"].from_natural(record["supervised"]) if spec.name == "distillation" else None
+    params = spec.from_natural(record["params"])
+    inputs = [frame[c].to_numpy() for c in spec.input_columns]
+    frame["predicted_loss"] = np.asarray(predict_loss(spec, params, *inputs, supervised=sup))
+    write_table(frame, args.output)
+    print(f"wrote {len(frame)} predictions to {args.output}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .laws import LAWS
+    from .runs import write_table
+    from .synthetic import chinchilla_table, distillation_table
+
+    _configure_jax()
+    if args.kind == "distillation":
+        frame = distillation_table(n_runs=args.runs, noise=args.noise, seed=args.seed)
+    else:
+        coefficients = LAWS["chinchilla"].presets["epoch"] if args.kind == "chinchilla" else LAWS["supervised"].presets["paper"]
+        frame = chinchilla_table(coefficients, n_runs=args.runs, noise=args.noise, seed=args.seed)
+    write_table(frame, args.output)
+    print(f"wrote {len(frame)} synthetic {args.kind} runs to {args.output}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The built-in default job: draw tables from the published laws, fit them back, compare."""
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    sup_runs, dist_runs = out / "supervised_runs.csv", out / "distillation_runs.csv"
+    steps = [
+        ["generate", "supervised", "-o", str(sup_runs), "--runs", "240", "--noise", "0.005"],
+        ["fit", str(sup_runs), "--law", "supervised", "-o", str(out / "supervised_fit.json")],
+        ["generate", "distillation", "-o", str(dist_runs), "--runs", "700"],
+        ["fit", str(dist_runs), "--law", "distillation", "--supervised", str(out / "supervised_fit.json"),
+         "--holdout", "student_loss <= 2.3", "-o", str(out / "distillation_fit.json")],
+    ]
+    for step in steps:
+        print(f"$ distlaw {' '.join(step)}")
+        code = main(step)
+        if code:
+            return code
+    from .fitfile import load_fit
+    from .laws import LAWS
+
+    print("\nrecovered against published (Table 6):")
+    for law, path in (("supervised", "supervised_fit.json"), ("distillation", "distillation_fit.json")):
+        fitted = load_fit(str(out / path))["params"]
+        published = LAWS[law].presets["paper"]
+        cells = ", ".join(f"{k} {fitted[k]:.4g} ({published[k]:.4g})" for k in published)
+        print(f"  {law}: {cells}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="distlaw", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"distlaw {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def table_options(p):
+        p.add_argument("runs", nargs="+", help="run tables: CSV, Parquet, JSON Lines files or folders")
+        p.add_argument("--map", action="append", metavar="CANONICAL=SOURCE",
+                       help="rename a column of a foreign log, e.g. params='Model Size'")
+        p.add_argument("--where", metavar="EXPR", help="keep the rows matching a pandas query")
+
+    fit = sub.add_parser("fit", help="fit a law to run tables")
+    table_options(fit)
+    fit.add_argument("--law", required=True, choices=["chinchilla", "supervised", "distillation"])
+    fit.add_argument("-o", "--output", required=True, metavar="FIT.json")
+    fit.add_argument("--huber-delta", type=float, default=1e-4, help="Huber delta on log residuals (paper: 1e-4)")
+    fit.add_argument("--starts", help="'paper' (the paper's grid), N (distlaw's design of N), or a CSV of starts")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the start design and the bootstrap")
+    fit.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a coefficient fixed")
+    fit.add_argument("--bootstrap", type=int, metavar="B", help="B bootstrap resamples for intervals")
+    fit.add_argument("--ci", type=float, default=0.9, help="interval coverage (default 0.9)")
+    fit.add_argument("--holdout", metavar="EXPR", help="fit on the other runs, report error on these")
+    fit.add_argument("--group-by", metavar="COL[,COL]", help="fit every group in one batched call")
+    fit.add_argument("--warm-start", metavar="OLD.json", help="also start from an earlier fit")
+    fit.add_argument("--supervised", metavar="FIT.json|paper",
+                     help="supervised law for Ltilde_S (distillation only; default paper)")
+    fit.set_defaults(func=cmd_fit)
+
+    predict = sub.add_parser("predict", help="add a predicted_loss column to run tables")
+    predict.add_argument("fit", metavar="FIT.json", help="a fit file or a preset (paper)")
+    table_options(predict)
+    predict.add_argument("-o", "--output", required=True, metavar="OUT")
+    predict.set_defaults(func=cmd_predict)
+
+    generate = sub.add_parser("generate", help="write a synthetic run table drawn from a published law")
+    generate.add_argument("kind", choices=["chinchilla", "supervised", "distillation"])
+    generate.add_argument("-o", "--output", required=True)
+    generate.add_argument("--runs", type=int, default=240)
+    generate.add_argument("--noise", type=float, default=0.01, help="log-normal noise of the loss")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.set_defaults(func=cmd_generate)
+
+    demo = sub.add_parser("demo", help="the built-in default: fit tables drawn from the paper's laws")
+    demo.add_argument("-o", "--output", default="distlaw-demo", help="folder for tables and fits")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "command", None) == "fit" and args.law == "distillation" and args.supervised is None:
+        args.supervised = "paper"
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("distlaw: interrupted; nothing written", file=sys.stderr)
+        return 130
+    except (UsageError, ValueError) as err:
+        print(f"distlaw: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

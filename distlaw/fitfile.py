@@ -1,0 +1,94 @@
+"""FIT.json: the record of a fit, and the built-in coefficient presets read through the same door.
+
+A fit file holds at least ``law``, ``params`` (natural form), ``objective``, ``huber_delta``,
+``n_runs``, ``n_starts``, ``converged_fraction`` and ``distlaw_version``; a distillation fit
+also ``supervised`` (the supervised coefficients used for Ltilde_S), and optional
+``intervals``, ``holdout``, ``groups``. Writes are atomic: a temporary file, then a rename.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .laws import LAWS, LawSpec, get_law
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically (never a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(obj, handle, indent=2, allow_nan=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_fit(path_or_preset: str, law: str | None = None) -> dict:
+    """A fit record from a FIT.json path, or a preset: ``paper`` (or ``LAW:PRESET``).
+
+    ``law`` picks the law for a bare preset name (default: ``supervised`` for ``paper``).
+    The record is validated: known law, every coefficient present, finite, scale constants > 0.
+    """
+    name = str(path_or_preset)
+    if not Path(name).exists() and (name in _preset_names() or ":" in name):
+        law_name, _, preset = name.rpartition(":")
+        spec = get_law(law_name or law or "supervised")
+        if preset not in spec.presets:
+            raise ValueError(f"law {spec.name!r} has no preset {preset!r}; presets: {sorted(spec.presets)}")
+        record = {"law": spec.name, "params": dict(spec.presets[preset]), "preset": preset}
+        if spec.name == "distillation":
+            record["supervised"] = dict(LAWS["supervised"].presets["paper"])
+        return record
+    path = Path(name)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such fit file (or preset; presets: {sorted(_preset_names())})")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    for key in ("law", "params"):
+        if key not in record:
+            raise ValueError(f"{path}: missing key {key!r}")
+    spec = get_law(record["law"])
+    _check_params(spec, record["params"], f"{path}: params")
+    if spec.name == "distillation":
+        if "supervised" not in record:
+            raise ValueError(f"{path}: a distillation fit needs its 'supervised' coefficients")
+        _check_params(LAWS["supervised"], record["supervised"], f"{path}: supervised")
+    return record
+
+
+def supervised_coefficients(path_or_preset: str) -> dict:
+    """Natural supervised-law coefficients from ``paper``, a supervised or chinchilla FIT.json
+    (gamma = 1 for the latter) or a distillation FIT.json (its ``supervised`` entry)."""
+    record = load_fit(path_or_preset, law="supervised")
+    if record["law"] == "distillation":
+        return dict(record["supervised"])
+    if record["law"] == "chinchilla":
+        return {**record["params"], "gamma": 1.0}
+    return dict(record["params"])
+
+
+def _preset_names() -> set[str]:
+    return {preset for spec in LAWS.values() for preset in spec.presets}
+
+
+def _check_params(spec: LawSpec, params: dict, where: str) -> None:
+    missing = [n for n in spec.natural_names if n not in params]
+    if missing:
+        raise ValueError(f"{where}: missing coefficient(s) {missing} for law {spec.name!r}")
+    for name in spec.natural_names:
+        value = params[name]
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{where}: coefficient {name} = {value!r} is not a finite number")
+    spec.from_natural(params)  # raises on non-positive scale constants

@@ -1,0 +1,22 @@
+"""Tests run JAX in float64 (the library never switches it on itself; fits require it)."""
+
+import os
+from pathlib import Path
+
+import jax
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+# The shared data folder of real run tables sits beside the checkout (../shared/data).
+SHARED_DATA = Path(os.environ.get("DISTLAW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+# CI runs slow checks in a reduced form; DISTLAW_FULL=1 runs them at full size.
+FULL = os.environ.get("DISTLAW_FULL") == "1"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real run tables not found at {SHARED_DATA}")
+    return SHARED_DATA
