@@ -20,3 +20,6 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real run tables not found at {SHARED_DATA}")
     return SHARED_DATA
+
+# The CLI's persistent compilation cache would outlive the test run; tests compile fresh.
+os.environ.setdefault("DISTLAW_CACHE_DIR", "")

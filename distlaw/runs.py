@@ -1,0 +1,330 @@
+"""Reading, validating and writing tables of training runs.
+
+A run table has one row per training run. Columns are named canonically (``column_map``
+renames a file's own names to these), in these units:
+
+* ``params``: non-embedding parameters N, a raw count (7e9, not 7 or "7B").
+* ``tokens``: training tokens D, a raw count.
+* ``loss``: validation cross-entropy L in nats per token.
+* ``flops``: training compute C in FLOPs; with ``params`` it gives ``tokens = C / (6 N)``.
+
+Distillation tables use ``student_params``, ``student_tokens``, ``teacher_loss`` and
+``student_loss``, optionally ``teacher_params`` and ``teacher_tokens``, in the same units.
+
+This is the boundary where data is checked (STYLE.md, point 5): every canonical column that
+is asked for must be present, numeric, finite and > 0, or :class:`RunTableError` names the
+file, column and first bad row in one line. Past this point the fitting code trusts its
+arrays. Other columns are carried along untouched.
+
+Row numbers are 1-based positions among a file's data records, as a person counts them:
+for CSV, row 1 is the first record after the header (so row N sits on line N + 1 of the
+file, unless the file has blank lines or quoted line breaks); for JSON Lines, row N is the
+Nth non-blank line; for Parquet, the Nth row. Every row keeps its file in ``_source`` and
+its row number in ``_row``, so later reports can point back at it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SOURCE, ROW = "_source", "_row"  # provenance columns; never written out
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_FORMAT_LIST = ", ".join(FORMATS)
+
+PathLike = str | os.PathLike
+
+
+class RunTableError(ValueError):
+    """A run table that cannot be read, or holds a value the laws cannot use. One-line message."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # eq=False: DataFrames do not compare to a bool
+class RunTable:
+    """Validated runs: canonical columns as float64, plus ``_source``/``_row`` and any others."""
+
+    frame: pd.DataFrame
+    sources: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    duplicates: int = 0  # rows that repeat an earlier row in every required column
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def read_runs(
+    paths: PathLike | Sequence[PathLike],
+    *,
+    required: Sequence[str],
+    optional: Sequence[str] = (),
+    column_map: Mapping[str, str] | None = None,
+    where: str | None = None,
+    derive_tokens: bool = True,
+) -> RunTable:
+    """Read, rename, validate and concatenate run tables.
+
+    ``paths`` is one path or several; each a ``.csv``, ``.parquet``/``.pq`` or
+    ``.jsonl``/``.ndjson`` file, or a folder read recursively (such files, sorted by path,
+    hidden files skipped). ``column_map`` maps CANONICAL -> SOURCE column name. Columns in
+    ``required`` must be present; those in ``optional`` are checked only where present. If
+    ``tokens`` is required but absent while ``flops`` and ``params`` are there (and
+    ``derive_tokens``), tokens = flops / (6 params), with a note. ``where`` is a
+    ``DataFrame.query`` expression, applied per file after renaming and validation (so it
+    compares floats). Duplicate runs are kept and reported in ``notes``.
+
+    Raises :class:`RunTableError` with one line such as
+    ``runs.csv: column 'loss', row 3: value 'abc' is not a number``; rows are counted as in
+    the module docstring.
+    """
+    columns = list(dict.fromkeys([*required, *optional]))
+    files = _expand(paths)
+    frames, notes = [], []
+    for path, label in files:
+        frame = _rename(_read_file(path, label), column_map or {}, label)
+        frame, note = _derive_tokens(frame, required, label) if derive_tokens else (frame, None)
+        notes += [note] if note else []
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise RunTableError(f"{label}: missing column {missing[0]!r} (have: {_names(frame)})")
+        for column in (c for c in columns if c in frame.columns):
+            frame[column] = _validated(frame[column], column, label)
+        frames.append(_query(frame, where, label) if where else frame)
+    table = pd.concat(frames, ignore_index=True, sort=False)
+    labels = ", ".join(label for _, label in files)
+    if table.empty:  # every file had rows (checked on read), so the filter removed them
+        raise RunTableError(f'{labels}: no rows left after --where "{where}"')
+    duplicates, note = _duplicates(table, list(required))
+    notes += [note] if note else []
+    return RunTable(table, tuple(label for _, label in files), tuple(notes), duplicates)
+
+
+def write_table(frame: pd.DataFrame, path: PathLike) -> None:
+    """Write ``frame`` as CSV, Parquet or JSON Lines (by extension), without ``_source``/``_row``.
+
+    Atomic: the table goes to a temporary file in the same folder, which then replaces
+    ``path`` in one ``os.replace``, so a reader never sees half a file and a failed write
+    leaves any existing file as it was.
+    """
+    path = Path(path)
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise RunTableError(f"{path}: unknown table format {path.suffix!r} (use {_FORMAT_LIST})")
+    frame = frame.drop(columns=[c for c in (SOURCE, ROW) if c in frame.columns])
+    # A ".tmp" suffix keeps a leftover from a crash out of folder reads.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if kind == "csv":
+            frame.to_csv(tmp, index=False)
+        elif kind == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            _write_jsonl(frame, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # the data must be on disk before the rename makes it visible
+        # mkstemp files are private (0600); give the table the mode it had, or a normal one.
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, Exception):
+            raise RunTableError(f"{path}: cannot write: {_one_line(exc)}") from exc
+        raise
+
+
+def _expand(paths: PathLike | Sequence[PathLike]) -> list[tuple[Path, str]]:
+    """Files to read, each with the label used in messages and ``_source`` (the path as given)."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items:
+        raise RunTableError("no run tables given")
+    files = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not found:
+                raise RunTableError(f"{item}: folder holds no run tables ({_FORMAT_LIST})")
+            files += [(p, str(p)) for p in found]
+        else:
+            files.append((path, str(item)))
+    return files
+
+
+def _read_file(path: Path, label: str) -> pd.DataFrame:
+    """One file as a DataFrame with ``_source`` and ``_row``; raises if unreadable or empty."""
+    if not path.exists():
+        raise RunTableError(f"{label}: no such file")
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise RunTableError(f"{label}: unknown table format {path.suffix!r} (use {_FORMAT_LIST})")
+    try:
+        if kind == "csv":
+            # low_memory=False: infer each column's type from the whole file, not per chunk.
+            frame = pd.read_csv(path, low_memory=False, encoding="utf-8-sig")
+        elif kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = _read_jsonl(path, label)
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame()
+    except RunTableError:
+        raise
+    except Exception as exc:  # parsers raise many kinds; the user needs the file named
+        raise RunTableError(f"{label}: cannot read: {_one_line(exc)}") from exc
+    if frame.empty:
+        raise RunTableError(f"{label}: empty table (no data rows)")
+    frame = frame.reset_index(drop=True)
+    frame[SOURCE] = label
+    frame[ROW] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def _read_jsonl(path: Path, label: str) -> pd.DataFrame:
+    # Parsed with json, not pandas.read_json: exact floats, no date guessing, bad lines named.
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RunTableError(f"{label}: line {line_number}: bad JSON: {exc.msg}") from None
+            if not isinstance(record, dict):
+                kind = type(record).__name__
+                raise RunTableError(f"{label}: line {line_number}: expected a JSON object, got {kind}")
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _write_jsonl(frame: pd.DataFrame, path: str) -> None:
+    def default(value: Any) -> Any:
+        if isinstance(value, np.generic):
+            return value.item()
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        raise TypeError(f"cannot write {type(value).__name__} value {value!r} as JSON")
+
+    with open(path, "w", encoding="utf-8") as f:
+        for record in frame.to_dict(orient="records"):
+            record = {k: None if _is_missing(v) else v for k, v in record.items()}
+            f.write(json.dumps(record, default=default) + "\n")
+
+
+def _rename(frame: pd.DataFrame, column_map: Mapping[str, str], label: str) -> pd.DataFrame:
+    renames = {source: canonical for canonical, source in column_map.items() if source != canonical}
+    if len(renames) != len({s for c, s in column_map.items() if s != c}):
+        raise RunTableError(f"column_map maps one source column to several names: {dict(column_map)}")
+    for canonical, source in column_map.items():
+        if source not in frame.columns:
+            raise RunTableError(
+                f"{label}: missing column {source!r} (mapped to {canonical!r}; have: {_names(frame)})")
+        if source != canonical and canonical in frame.columns and canonical not in renames:
+            raise RunTableError(
+                f"{label}: cannot rename {source!r} to {canonical!r}: {canonical!r} already exists")
+    return frame.rename(columns=renames)
+
+
+def _derive_tokens(
+    frame: pd.DataFrame, required: Sequence[str], label: str
+) -> tuple[pd.DataFrame, str | None]:
+    """tokens = C / (6 N): the standard training-compute estimate, when a table gives FLOPs instead."""
+    if "tokens" not in required or "tokens" in frame.columns or not {"flops", "params"} <= set(frame.columns):
+        return frame, None
+    flops = _validated(frame["flops"], "flops", label)
+    params = _validated(frame["params"], "params", label)
+    frame = frame.assign(tokens=flops / (6.0 * params))
+    return frame, f"tokens derived as flops / (6 params) for {len(frame)} rows of {label}"
+
+
+def _validated(values: pd.Series, column: str, label: str) -> np.ndarray:
+    """``values`` as float64, or RunTableError at the first row that is not a finite number > 0."""
+    if pd.api.types.is_bool_dtype(values):
+        floats, numeric = np.zeros(len(values)), np.zeros(len(values), dtype=bool)
+    elif pd.api.types.is_numeric_dtype(values):
+        floats, numeric = values.to_numpy(dtype=np.float64, na_value=np.nan), np.ones(len(values), dtype=bool)
+    else:  # text or mixed: convert value by value so the offending text can be quoted
+        converted = [_as_float(v) for v in values]
+        numeric = np.array([x is not None for x in converted], dtype=bool)
+        floats = np.array([np.nan if x is None else x for x in converted], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~numeric | ~np.isfinite(floats) | ~(floats > 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raw, x = values.iloc[i], floats[i]
+        if not numeric[i]:
+            problem = f"value {_short(raw)} is not a number"
+        elif math.isnan(x):
+            problem = "value is NaN or empty"
+        elif math.isinf(x):
+            problem = f"value {x} is infinite"
+        else:
+            problem = f"must be > 0, got {x}"
+        raise RunTableError(f"{label}: column {column!r}, row {i + 1}: {problem}")
+    return floats
+
+
+def _as_float(value: Any) -> float | None:
+    """A float, NaN for a missing or empty value, or None for something that is not a number."""
+    if isinstance(value, (bool, np.bool_)):
+        return None  # True is not a parameter count, even though Python calls it 1
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if _is_missing(value) or (isinstance(value, str) and not value.strip()):
+        return math.nan
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _query(frame: pd.DataFrame, where: str, label: str) -> pd.DataFrame:
+    try:
+        return frame.query(where)
+    except Exception as exc:  # SyntaxError, NameError, TypeError, KeyError...: all mean a bad expression
+        raise RunTableError(f'{label}: bad --where expression "{where}": {_one_line(exc)}') from None
+
+
+def _duplicates(table: pd.DataFrame, required: list[str]) -> tuple[int, str | None]:
+    """Rows repeating an earlier row in every required column: kept (they may be real reruns), but noted."""
+    if not required:
+        return 0, None
+    repeats = table[table.duplicated(subset=required, keep="first")]
+    if repeats.empty:
+        return 0, None
+    where = "; ".join(f"{'row' if len(g) == 1 else 'rows'} {', '.join(map(str, g[ROW]))} of {src}"
+                      for src, g in repeats.groupby(SOURCE, sort=False))
+    runs = "run" if len(repeats) == 1 else "runs"
+    same = ", ".join(required)
+    return len(repeats), f"{len(repeats)} duplicate {runs} (same {same} as an earlier run; kept): {where}"
+
+
+def _names(frame: pd.DataFrame) -> str:
+    return ", ".join(str(c) for c in frame.columns if c not in (SOURCE, ROW))
+
+
+def _is_missing(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    return value is None or value is pd.NA or value is pd.NaT
+
+
+def _short(value: Any) -> str:
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())

@@ -1,0 +1,178 @@
+"""The command line end to end: fit, predict, generate; bad input exits 2 and writes nothing."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distlaw.cli import main
+from distlaw.laws import EPOCH_CHINCHILLA, LAWS
+from distlaw.synthetic import chinchilla_table
+
+
+@pytest.fixture
+def runs_csv(tmp_path):
+    path = tmp_path / "runs.csv"
+    frame = chinchilla_table(EPOCH_CHINCHILLA, 120, noise=0.01, seed=0)
+    frame["family"] = np.where(np.arange(len(frame)) % 2 == 0, "a", "b")
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _fit(args, tmp_path, capsys, name="fit.json"):
+    out = tmp_path / name
+    code = main(["fit", *map(str, args), "-o", str(out)])
+    captured = capsys.readouterr()
+    return code, out, captured
+
+
+def test_fit_writes_every_documented_key(runs_csv, tmp_path, capsys):
+    code, out, captured = _fit([runs_csv, "--law", "chinchilla", "--huber-delta", "1e-3", "--starts", "64",
+                                "--holdout", "params > 5e9", "--bootstrap", "16", "--seed", "1"],
+                               tmp_path, capsys)
+    assert code == 0, captured.err
+    record = json.loads(out.read_text())
+    for key in ("law", "params", "objective", "huber_delta", "n_runs", "n_starts", "converged_fraction",
+                "intervals", "holdout", "distlaw_version"):
+        assert key in record, key
+    assert set(record["params"]) == {"E", "A", "B", "alpha", "beta"}
+    assert record["n_starts"] == 64
+    assert record["huber_delta"] == 1e-3
+    held = record["holdout"]
+    assert held["n"] == int((pd.read_csv(runs_csv).params > 5e9).sum())
+    assert record["n_runs"] == 120 - held["n"]
+    assert 0 <= held["mean_abs_rel_error"] <= held["max_abs_rel_error"] < 0.05
+    assert set(record["intervals"]) == set(record["params"])
+    assert "objective" in captured.out and "held out" in captured.out
+
+
+def test_same_seed_same_bytes(runs_csv, tmp_path, capsys):
+    args = [runs_csv, "--law", "chinchilla", "--starts", "32", "--bootstrap", "8", "--seed", "5"]
+    _, first, _ = _fit(args, tmp_path, capsys, "a.json")
+    _, second, _ = _fit(args, tmp_path, capsys, "b.json")
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_group_by_and_predict(runs_csv, tmp_path, capsys):
+    code, out, captured = _fit([runs_csv, "--law", "chinchilla", "--starts", "64", "--group-by", "family"],
+                               tmp_path, capsys)
+    assert code == 0, captured.err
+    record = json.loads(out.read_text())
+    assert [g["key"] for g in record["groups"]] == [{"family": "a"}, {"family": "b"}]
+    assert [g["n_runs"] for g in record["groups"]] == [60, 60]
+    predictions = tmp_path / "pred.parquet"
+    assert main(["predict", str(out), str(runs_csv), "-o", str(predictions)]) == 0
+    frame = pd.read_parquet(predictions)
+    spec = LAWS["chinchilla"]
+    p = record["params"]
+    closed_form = p["E"] + p["A"] / frame.params ** p["alpha"] + p["B"] / frame.tokens ** p["beta"]
+    np.testing.assert_allclose(frame.predicted_loss, closed_form, rtol=1e-10)
+    assert "family" in frame.columns and len(frame) == 120
+    del spec
+
+
+def test_warm_start_and_starts_file(runs_csv, tmp_path, capsys):
+    code, old, _ = _fit([runs_csv, "--law", "chinchilla", "--starts", "64"], tmp_path, capsys, "old.json")
+    assert code == 0
+    starts_file = tmp_path / "starts.csv"
+    pd.DataFrame([EPOCH_CHINCHILLA, {**EPOCH_CHINCHILLA, "alpha": 0.5}]).to_csv(starts_file, index=False)
+    code, new, captured = _fit([runs_csv, "--law", "chinchilla", "--starts", starts_file, "--warm-start", old],
+                               tmp_path, capsys, "new.json")
+    assert code == 0, captured.err
+    old_record, new_record = json.loads(old.read_text()), json.loads(new.read_text())
+    assert new_record["n_starts"] == 3
+    assert new_record["objective"] <= old_record["objective"] * (1 + 1e-9)
+
+
+def test_fix_is_reported(runs_csv, tmp_path, capsys):
+    code, out, captured = _fit([runs_csv, "--law", "chinchilla", "--starts", "32", "--fix", "beta=0.3"],
+                               tmp_path, capsys)
+    assert code == 0, captured.err
+    assert json.loads(out.read_text())["params"]["beta"] == 0.3
+    assert "(fixed)" in captured.out
+
+
+def test_flops_only_log_derives_tokens(tmp_path, capsys):
+    frame = chinchilla_table(EPOCH_CHINCHILLA, 60, noise=0.01, seed=1).drop(columns=["tokens"])
+    path = tmp_path / "flops.jsonl"
+    frame.to_json(path, orient="records", lines=True)
+    code, out, captured = _fit([path, "--law", "chinchilla", "--starts", "32"], tmp_path, capsys)
+    assert code == 0, captured.err
+    assert "tokens derived as flops / (6 params)" in captured.out
+
+
+def test_map_renames_a_foreign_column(runs_csv, tmp_path, capsys):
+    foreign = tmp_path / "foreign.csv"
+    pd.read_csv(runs_csv).rename(columns={"params": "Model Size"}).to_csv(foreign, index=False)
+    code, out, captured = _fit([foreign, "--law", "chinchilla", "--starts", "32", "--map", "params=Model Size",
+                                "--where", "loss < 3"], tmp_path, capsys)
+    assert code == 0, captured.err
+
+
+BAD_CELLS = [
+    ("loss", "abc", "not a number"),
+    ("loss", "nan", "NaN"),
+    ("tokens", "inf", "infinite"),
+    ("params", "0", "must be > 0"),
+    ("params", "-5", "must be > 0"),
+]
+
+
+@pytest.mark.parametrize("column, value, message", BAD_CELLS)
+def test_bad_cells_exit_2_naming_file_column_row(runs_csv, tmp_path, capsys, column, value, message):
+    frame = pd.read_csv(runs_csv).astype({column: object})
+    frame.loc[6, column] = value  # data row 7
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    code, out, captured = _fit([bad, "--law", "chinchilla"], tmp_path, capsys)
+    assert code == 2
+    line = captured.err.strip()
+    assert "\n" not in line
+    assert "bad.csv" in line and f"'{column}'" in line and "row 7" in line and message in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.csv", "--law", "chinchilla"], "no such file"),
+    (["{runs}", "--law", "distillation"], "missing column"),
+    (["{runs}", "--law", "chinchilla", "--where", "params > 1e30"], "no rows left"),
+    (["{runs}", "--law", "chinchilla", "--fix", "zeta=1"], "cannot fix"),
+    (["{runs}", "--law", "chinchilla", "--starts", "nothere.csv"], "no such starts file"),
+    (["{runs}", "--law", "chinchilla", "--holdout", "params > 0"], "must select some runs but not all"),
+    (["{runs}", "--law", "chinchilla", "--group-by", "nope"], "no column"),
+])  # fmt: skip
+def test_bad_arguments_exit_2(runs_csv, tmp_path, capsys, args, message):
+    args = [a.replace("{runs}", str(runs_csv)) for a in args]
+    code, out, captured = _fit(args, tmp_path, capsys)
+    assert code == 2
+    assert message in captured.err and captured.err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_existing_output_survives_a_failed_fit(runs_csv, tmp_path, capsys):
+    out = tmp_path / "fit.json"
+    out.write_text("previous")
+    assert main(["fit", str(tmp_path / "nope.csv"), "--law", "chinchilla", "-o", str(out)]) == 2
+    assert out.read_text() == "previous"
+
+
+def test_duplicates_are_reported(runs_csv, tmp_path, capsys):
+    frame = pd.read_csv(runs_csv)
+    doubled = tmp_path / "dup.csv"
+    pd.concat([frame, frame.iloc[:3]]).to_csv(doubled, index=False)
+    code, out, captured = _fit([doubled, "--law", "chinchilla", "--starts", "32"], tmp_path, capsys)
+    assert code == 0
+    assert "3 duplicate runs" in captured.out
+    assert json.loads(out.read_text())["n_runs"] == 123  # reported, not dropped
+
+
+def test_python_dash_m_and_console_script_run(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "distlaw", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("distlaw ")
+    bad = subprocess.run([sys.executable, "-m", "distlaw", "fit", str(tmp_path / "x.csv"), "--law", "chinchilla",
+                          "-o", str(tmp_path / "f.json")], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "x.csv: no such file" in bad.stderr
