@@ -29,7 +29,7 @@ def _configure_jax():
     cache = os.environ.get("DISTLAW_CACHE_DIR", str(Path.home() / ".cache" / "distlaw" / "jax"))
     if cache:
         jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return jax
 

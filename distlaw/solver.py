@@ -96,8 +96,11 @@ def _optimizer(config: SolverConfig):
 
 
 @partial(jax.jit, static_argnames=("objective", "config", "n_steps"))
-def _advance(pool, new_params, new_problem, reset, problems, *, objective, config, n_steps):
+def _advance(pool, new_params, new_problem, reset, problems, max_steps, *, objective, config, n_steps):
     """Reset the lanes marked in ``reset`` to new starts, then take up to ``n_steps`` steps.
+
+    ``max_steps`` is a traced argument (not part of the static config), so the screening and
+    the refinement stages share one compiled program.
 
     ``objective(params, problem_data) -> scalar``; ``problems`` is a pytree whose leaves have a
     leading problem axis. Lanes that are finished (status != RUNNING) do not move.
@@ -147,7 +150,7 @@ def _advance(pool, new_params, new_problem, reset, problems, *, objective, confi
             status = jnp.where(
                 running & bad, FAILED,
                 jnp.where(running & (tiny_gain | flat_grad | gave_up), CONVERGED,
-                          jnp.where(running & (steps >= config.max_steps), MAX_STEPS, status)),
+                          jnp.where(running & (steps >= max_steps), MAX_STEPS, status)),
             )  # fmt: skip
             return params, opt_state, value, grad, status, steps, fails
 
@@ -170,6 +173,7 @@ def _advance(pool, new_params, new_problem, reset, problems, *, objective, confi
     return _Pool(*batched(problems, *pool, new_params, new_problem, reset))
 
 
+@partial(jax.jit, static_argnames=("width", "n_params", "config", "dtype"))
 def _empty_pool(width: int, n_params: int, config: SolverConfig, dtype) -> _Pool:
     params = jnp.zeros((width, n_params), dtype)
     # Strong-type every leaf: optax leaves some weak-typed, and the pool coming back from
@@ -189,8 +193,12 @@ def _shrink(pool: _Pool, keep_lanes: np.ndarray, width: int) -> _Pool:
     """Pack the lanes ``keep_lanes`` into a pool of ``width`` lanes (the rest empty)."""
     idx = np.zeros(width, dtype=np.int32)
     idx[: len(keep_lanes)] = keep_lanes
+    return _gather_lanes(pool, idx, np.arange(width) >= len(keep_lanes))
+
+
+@jax.jit
+def _gather_lanes(pool: _Pool, idx, empty) -> _Pool:
     packed = jax.tree.map(lambda a: a[idx], pool)
-    empty = np.arange(width) >= len(keep_lanes)
     return packed._replace(status=jnp.where(empty, CONVERGED, packed.status))
 
 
@@ -256,11 +264,14 @@ def _run_queue(objective, config, queue, starts, out_params, out_value, out_stat
                start_problem, problems, progress):
     """Run the starts listed in ``queue`` through the refilled pool; write results in place."""
     n_params = starts.shape[1]
-    width = min(config.width, max(len(queue), 1))
-    pool = _empty_pool(width, n_params, config, starts.dtype)
+    # One width for the whole queue (the configured one, or the power of two that holds a
+    # small queue): every distinct width is one more program to trace and compile.
+    width = min(config.width, 1 << max(len(queue) - 1, 0).bit_length())
+    pool = _empty_pool(width, n_params, config._replace(max_steps=0), np.dtype(starts.dtype))
     lane_start = np.full(width, -1)  # which start occupies each lane
     prior_steps = out_steps.copy()
     next_in_queue = 0
+    shrunk = False
     total = len(queue)
     finished = 0
     while True:
@@ -280,8 +291,9 @@ def _run_queue(objective, config, queue, starts, out_params, out_value, out_stat
             lane_start[lanes] = ids
         if not np.any(lane_start >= 0):
             break
-        pool = _advance(pool, new_params, new_problem, reset, problems,
-                        objective=objective, config=config, n_steps=config.steps_per_round)
+        pool = _advance(pool, new_params, new_problem, reset, problems, np.int32(config.max_steps),
+                        objective=objective, config=config._replace(max_steps=0),
+                        n_steps=config.steps_per_round)
         status = np.asarray(pool.status)
         done = np.flatnonzero((lane_start >= 0) & (status != RUNNING))
         if len(done):
@@ -294,10 +306,12 @@ def _run_queue(objective, config, queue, starts, out_params, out_value, out_stat
             finished += len(done)
         if progress is not None:
             progress(finished, total)
-        # Once the queue is empty, pack the survivors into a pool 8 times narrower, so the
-        # tail does not pay for idle lanes (each width is one more compiled shape).
+        # Once the queue is empty, pack the survivors into a pool 8 times narrower, once, so
+        # the tail does not pay for idle lanes (each width is one more compiled shape).
         occupied = np.flatnonzero(lane_start >= 0)
-        if next_in_queue == total and 0 < len(occupied) <= width // 8 and width >= 64:
+        if (next_in_queue == total and 0 < len(occupied) <= width // 8 and width >= 64
+                and not shrunk):
+            shrunk = True
             new_width = width // 8
             pool = _shrink(pool, occupied, new_width)
             lane_start = np.concatenate([lane_start[occupied], np.full(new_width - len(occupied), -1)])
