@@ -303,10 +303,19 @@ def _hessian(objective, params, data):
     return jax.hessian(objective)(params, data)
 
 
-def bootstrap(
+def bootstrap(spec: LawSpec, data: FitData, point: FitResult, n_resamples: int, **kwargs):
+    """Percentile intervals of one fit; see :func:`bootstrap_many` (same keywords).
+
+    Returns ``({natural name: [lo, hi]}, samples [B, P] in natural form)``.
+    """
+    stacked = jax.tree.map(lambda a: np.asarray(a)[None], data)
+    return bootstrap_many(spec, stacked, [point], n_resamples, **kwargs)[0]
+
+
+def bootstrap_many(
     spec: LawSpec,
-    data: FitData,
-    point: FitResult,
+    problems: FitData,
+    points: Sequence[FitResult],
     n_resamples: int,
     *,
     seed: int = 0,
@@ -315,34 +324,44 @@ def bootstrap(
     delta: float = DEFAULT_HUBER_DELTA,
     fixed: Mapping[str, float] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[dict[str, list[float]], np.ndarray]:
-    """Percentile intervals from ``n_resamples`` bootstrap replicates, fitted in one batch.
+) -> list[tuple[dict[str, list[float]], np.ndarray]]:
+    """Percentile intervals for every problem of a stack, all replicates fitted in one batch.
 
-    A replicate is a vector of multinomial resample counts over the runs (same shapes for all,
-    so they vmap). Each replicate starts from the point fit's distinct optima (warm starts) plus
+    A replicate is a vector of multinomial resample counts over a problem's runs (zero on
+    padding), so every replicate of every problem has the same shape and they all vmap. Each
+    replicate starts from its point fit's distinct optima (warm starts, at most 4) plus
     ``extra_starts`` design starts: warm starts alone end in a worse optimum for about a third
-    of replicates on real data.
+    of replicates on real data (shared/notes/measured.md).
 
-    Returns ``({natural name: [lo, hi]}, samples [B, P] in natural form)``.
+    Returns one ``({natural name: [lo, hi]}, samples [B, P])`` per problem.
     """
     if n_resamples < 2:
         raise ValueError(f"--bootstrap needs at least 2 resamples, got {n_resamples}")
     if not 0 < ci < 1:
         raise ValueError(f"--ci must be in (0, 1), got {ci}")
     rng = np.random.default_rng(seed)
-    base = np.asarray(data.weights)
-    n = int(np.sum(base > 0))
-    probabilities = base / base.sum()
-    counts = rng.multinomial(n, probabilities, size=n_resamples).astype(np.float64)
-    problems = FitData(
-        log_inputs=tuple(np.broadcast_to(x, (n_resamples, x.shape[0])) for x in data.log_inputs),
-        log_obs=np.broadcast_to(data.log_obs, (n_resamples, data.log_obs.shape[0])),
-        weights=counts,
-    )
-    warm = point.local_optima if point.local_optima is not None and len(point.local_optima) else point.params[None]
-    starts = np.concatenate([warm[:4], design_starts(spec, extra_starts, seed=seed)[-extra_starts:]])
-    fits = fit_many(spec, problems, starts, delta=delta, fixed=fixed, progress=progress,
+    n_problems = int(np.asarray(problems.log_obs).shape[0])
+    design = design_starts(spec, extra_starts, seed=seed)[-extra_starts:]
+    weights, starts = [], []
+    for q, point in zip(range(n_problems), points, strict=True):
+        base = np.asarray(problems.weights[q])
+        counts = rng.multinomial(int(np.sum(base > 0)), base / base.sum(), size=n_resamples)
+        weights.append(counts.astype(np.float64))
+        warm = point.local_optima if point.local_optima is not None and len(point.local_optima) else point.params[None]
+        starts += [np.concatenate([warm[:4], design])] * n_resamples
+
+    def replicate(a):  # [Q, n] -> [Q * B, n], problem-major
+        return np.repeat(np.asarray(a), n_resamples, axis=0)
+
+    replicates = FitData(tuple(replicate(x) for x in problems.log_inputs), replicate(problems.log_obs),
+                         np.concatenate(weights))
+    fits = fit_many(spec, replicates, starts, delta=delta, fixed=fixed, progress=progress,
                     config=solver.SolverConfig(), identify=False)
-    samples = np.array([[f.natural[name] for name in spec.natural_names] for f in fits])
-    lo, hi = np.quantile(samples, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
-    return {name: [float(a), float(b)] for name, a, b in zip(spec.natural_names, lo, hi, strict=True)}, samples
+    out = []
+    for q in range(n_problems):
+        chunk = fits[q * n_resamples: (q + 1) * n_resamples]
+        samples = np.array([[f.natural[name] for name in spec.natural_names] for f in chunk])
+        lo, hi = np.quantile(samples, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
+        out.append(({name: [float(a), float(b)] for name, a, b in zip(spec.natural_names, lo, hi, strict=True)},
+                    samples))
+    return out

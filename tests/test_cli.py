@@ -176,3 +176,16 @@ def test_python_dash_m_and_console_script_run(tmp_path):
                           "-o", str(tmp_path / "f.json")], capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "x.csv: no such file" in bad.stderr
+
+
+def test_group_by_with_bootstrap_gives_intervals_per_group(runs_csv, tmp_path, capsys):
+    code, out, captured = _fit([runs_csv, "--law", "chinchilla", "--starts", "32", "--group-by", "family",
+                                "--bootstrap", "12", "--seed", "2"], tmp_path, capsys)
+    assert code == 0, captured.err
+    record = json.loads(out.read_text())
+    for fit in [record, *record["groups"]]:
+        assert set(fit["intervals"]) == set(fit["params"])
+        for name, (lo, hi) in fit["intervals"].items():
+            assert lo <= hi
+    # Different runs, different intervals.
+    assert record["groups"][0]["intervals"] != record["groups"][1]["intervals"]
