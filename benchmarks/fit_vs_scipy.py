@@ -19,26 +19,26 @@ import os
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before numpy loads OpenBLAS
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from distlaw import fitting, starts  # noqa: E402
-from distlaw.laws import EPOCH_CHINCHILLA, LAWS  # noqa: E402
-from distlaw.reference import scipy_multistart  # noqa: E402
-from distlaw.runs import read_runs, write_table  # noqa: E402
-from distlaw.synthetic import chinchilla_table, distillation_table  # noqa: E402
+from distlaw import fitting, starts
+from distlaw.laws import EPOCH_CHINCHILLA, LAWS
+from distlaw.reference import scipy_multistart
+from distlaw.runs import read_runs, write_table
+from distlaw.synthetic import chinchilla_table, distillation_table
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DELTA = 1e-3  # Hoffmann et al.'s and Epoch's delta, as the issue asks

@@ -19,19 +19,19 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import time  # noqa: E402
+import argparse
+import time
 
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from distlaw import fitting, solver, starts  # noqa: E402
-from distlaw.laws import EPOCH_CHINCHILLA, LAWS, PAPER_SUPERVISED  # noqa: E402
-from distlaw.reference import scipy_multistart  # noqa: E402
-from distlaw.synthetic import chinchilla_table, distillation_table  # noqa: E402
+from distlaw import fitting, solver, starts
+from distlaw.laws import EPOCH_CHINCHILLA, LAWS, PAPER_SUPERVISED
+from distlaw.reference import scipy_multistart
+from distlaw.synthetic import chinchilla_table, distillation_table
 
 
 def columns(frame):

@@ -7,11 +7,23 @@ Public API (see the README):
 
 __version__ = "0.1.0"
 
-from .fitting import FitData, FitResult, bootstrap, bootstrap_many, fit, fit_data, fit_many, stack_data  # noqa: E402
-from .laws import LAWS, LawSpec, get_law, predict_loss  # noqa: E402
-from .solver import SolverConfig  # noqa: E402
+from .fitting import FitData, FitResult, bootstrap, bootstrap_many, fit, fit_data, fit_many, stack_data
+from .laws import LAWS, LawSpec, get_law, predict_loss
+from .solver import SolverConfig
 
 __all__ = [
-    "LAWS", "FitData", "FitResult", "LawSpec", "SolverConfig", "bootstrap", "bootstrap_many", "fit", "fit_data",
-    "fit_many", "get_law", "predict_loss", "stack_data", "__version__",
+    "LAWS",
+    "FitData",
+    "FitResult",
+    "LawSpec",
+    "SolverConfig",
+    "__version__",
+    "bootstrap",
+    "bootstrap_many",
+    "fit",
+    "fit_data",
+    "fit_many",
+    "get_law",
+    "predict_loss",
+    "stack_data",
 ]  # fmt: skip

@@ -208,7 +208,7 @@ def _holdout(spec, fit, held, supervised, expression) -> dict:
     predicted = np.asarray(predict_loss(spec, spec.params_type(*fit.params), *inputs, supervised=sup))
     observed = held[spec.target_column].to_numpy()
     rel = np.abs(predicted / observed - 1)
-    return {"expression": expression, "n": int(len(held)),
+    return {"expression": expression, "n": len(held),
             "max_abs_rel_error": float(rel.max()), "mean_abs_rel_error": float(rel.mean())}
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from functools import partial
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import jax

@@ -207,7 +207,7 @@ def minimize_starts(
     starts: np.ndarray,
     start_problem: np.ndarray,
     problems,
-    config: SolverConfig = SolverConfig(),
+    config: SolverConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> StartResults:
     """Minimize ``objective(params, data=problems[q])`` from every start.
@@ -224,9 +224,10 @@ def minimize_starts(
     Returns:
       StartResults in the order of ``starts``.
     """
+    config = config or SolverConfig()
     starts = np.asarray(starts, dtype=np.float64)
     start_problem = np.asarray(start_problem, dtype=np.int32)
-    n_starts, n_params = starts.shape
+    n_starts = starts.shape[0]
     out_params = starts.copy()
     out_value = np.full(n_starts, np.inf)
     out_status = np.full(n_starts, RUNNING, dtype=np.int32)

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import FULL
+
 from distlaw import fitting, solver, starts
 from distlaw.laws import EPOCH_CHINCHILLA, LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
 from distlaw.reference import chinchilla_value_and_grad, scipy_multistart
