@@ -50,12 +50,13 @@ def timed_fit(spec, data, grid, delta, config):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--width", type=int, default=16384, help="lanes advanced together")
-    parser.add_argument("--quick", action="store_true", help="10x smaller everything (CPU check)")
+    parser.add_argument("--quick", action="store_true", help="10x smaller everything, width 512 (CPU check)")
     parser.add_argument("--scipy-sample", type=int, default=300)
     args = parser.parse_args()
     shrink = 10 if args.quick else 1
+    width = 512 if args.quick else args.width  # wide pools only pay on an accelerator
     print(f"devices: {jax.devices()}")
-    config = solver.SolverConfig(width=args.width, screen_steps=30, keep=0.1, min_keep=32)
+    config = solver.SolverConfig(width=width, screen_steps=20, keep=0.1, min_keep=32)
     rows = []
 
     sup = LAWS["supervised"]

@@ -315,6 +315,74 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def parse_values(text: str, what: str) -> list[float]:
+    """``3e8,1e9`` (a list) or ``1e20:1e25:11`` (11 log-spaced values, ends included)."""
+    try:
+        if ":" in text:
+            lo, hi, count = text.split(":")
+            count = int(count)
+            if count < 1 or float(lo) <= 0 or float(hi) <= 0:
+                raise ValueError
+            return [float(v) for v in np.geomspace(float(lo), float(hi), count)]
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{what} {text!r}: expected a list like 3e8,1e9 or a range like 1e20:1e25:11") from None
+    if not values or any(v <= 0 or not np.isfinite(v) for v in values):
+        raise UsageError(f"{what} {text!r}: values must be positive and finite")
+    return values
+
+
+def planning_laws(source: str, arch):
+    """PlanningLaws from ``paper`` or a distillation FIT.json (which carries its supervised law)."""
+    from .fitfile import load_fit
+    from .laws import LAWS
+    from .planning import PlanningLaws
+
+    record = load_fit(source, law="distillation")
+    if record["law"] != "distillation":
+        raise UsageError(f"--fit {source}: planning needs a distillation fit (it carries its supervised law), "
+                         f"not a {record['law']} fit")
+    return PlanningLaws(LAWS["supervised"].from_natural(record["supervised"]),
+                        LAWS["distillation"].from_natural(record["params"]), arch)
+
+
+def cmd_plan(args) -> int:
+    _configure_jax()
+    import json
+
+    from .compute import SCENARIOS, Architecture, with_students
+    from .planning import plan_table
+
+    arch = Architecture(n_ctx=args.n_ctx, n_vocab=args.n_vocab, rho=args.aspect_ratio, six_nd=args.six_nd)
+    laws = planning_laws(args.fit, arch)
+    students = parse_values(args.student_params, "--student-params")
+    budgets = parse_values(args.budget, "--budget")
+    names = ["supervised", *SCENARIOS] if args.scenario == "all" else [args.scenario]
+    scenarios = [None if n == "supervised" else with_students(SCENARIOS[n], args.students) for n in names]
+    rows = plan_table(laws, students, budgets, scenarios)
+    if args.json:
+        print(json.dumps(rows, indent=1, allow_nan=False))
+        return 0
+    print(f"laws: {args.fit}; compute model: {'6ND' if args.six_nd else 'Eq. 69'}"
+          f"{f'; teacher shared by {args.students:g} students' if args.students != 1 else ''}")
+    header = (f"{'N_S':>9} {'budget':>9} {'scenario':<22} {'D_S':>9} {'N_T':>9} {'D_T':>9} {'L_T':>7} "
+              f"{'L_S':>7} {'superv.':>7} {'vs sup.':>8}  split student/logits/teacher  on bound")
+    print(header)
+    for row in rows:
+        def g(key):
+            value = row[key]
+            return "-" if value is None else f"{value:.3g}"
+        split = row["flops_split"]
+        split_text = "/".join(f"{100 * split[k]:.0f}%" for k in ("student", "logits", "pretraining"))
+        print(f"{row['student_params']:>9.3g} {row['budget']:>9.3g} {row['scenario']:<22} {g('student_tokens'):>9} "
+              f"{g('teacher_params'):>9} {g('teacher_tokens'):>9} "
+              f"{'-' if row['teacher_loss'] is None else format(row['teacher_loss'], '.4f'):>7} "
+              f"{row['student_loss']:>7.4f} {row['supervised_loss']:>7.4f} "
+              f"{row['student_loss'] - row['supervised_loss']:>+8.4f}  {split_text:<28} "
+              f"{','.join(row['on_bound']) or '-'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distlaw", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"distlaw {__version__}")
@@ -358,6 +426,23 @@ def build_parser() -> argparse.ArgumentParser:
                                "at 0.01 its weak-to-strong extrapolation is no longer pinned down)")
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(func=cmd_generate)
+
+    plan = sub.add_parser("plan", help="compute-optimal allocation: distill or train, how big a teacher, "
+                                       "how many tokens")
+    plan.add_argument("--student-params", required=True, help="N_S: list (3e8,1e9) or range (1e8:1e10:5)")
+    plan.add_argument("--budget", required=True, help="C in FLOPs: list or range (1e20:1e25:11)")
+    plan.add_argument("--scenario", default="all",
+                      choices=["all", "supervised", "best-case", "teacher-inference", "teacher-pretraining",
+                               "pretraining-inference"])
+    plan.add_argument("--fit", default="paper", help="a distillation FIT.json, or paper (default)")
+    plan.add_argument("--students", type=float, default=1.0,
+                      help="students sharing the teacher's pretraining (delta_pre = 1/k)")
+    plan.add_argument("--json", action="store_true", help="a JSON array, one object per problem")
+    plan.add_argument("--six-nd", action="store_true", help="F(N) = 2N (the 6ND rule) instead of Eq. 69")
+    plan.add_argument("--n-ctx", type=float, default=4096.0, help="context length for F(N)")
+    plan.add_argument("--n-vocab", type=float, default=32768.0, help="vocabulary size for F(N)")
+    plan.add_argument("--aspect-ratio", type=float, default=128.0, help="d_model / n_layers for F(N)")
+    plan.set_defaults(func=cmd_plan)
 
     demo = sub.add_parser("demo", help="the built-in default: fit tables drawn from the paper's laws")
     demo.add_argument("-o", "--output", default="distlaw-demo", help="folder for tables and fits")

@@ -70,3 +70,61 @@ def scipy_multistart(law: str, data: FitData, starts: np.ndarray, delta: float):
             if best_params is None or result.fun <= values[: i + 1].min():
                 best_params = result.x
     return float(values.min()), best_params, values
+
+
+def slsqp_allocate(laws, student_params: float, budget: float, delta_lgt: float, delta_pre: float,
+                   starts=None):
+    """Compute-optimal distillation by SciPy SLSQP from several starts (the paper's method).
+
+    Variables (log D_S, log N_T, log D_T) in [log 1e6, log 1e17], the budget as an inequality
+    constraint log C - log C(D_S, N_T, D_T) >= 0, the student loss as the objective (value and
+    gradient compiled by JAX once). Returns ``(best student loss, best x)``.
+    """
+    from scipy.optimize import minimize
+
+    log_n_s, log_c = np.log(student_params), np.log(budget)
+    compiled = _slsqp_functions(laws, log_n_s, log_c, delta_lgt, delta_pre)
+    bounds = [(np.log(1e6), np.log(1e17))] * 3
+    if starts is None:
+        # Student tokens at 90%, 50% and 10% of the budget; teachers of 1B and 10B on 20x-1000x.
+        starts = [(np.log(0.9 * budget / (6 * student_params)), np.log(n_t), np.log(m * n_t))
+                  for n_t in (1e9, 1e10) for m in (20, 1000)]
+        starts += [(np.log(0.1 * budget / (6 * student_params)), np.log(3e9), np.log(60e9))]
+    best, best_x = np.inf, None
+    for start in starts:
+        x0 = np.clip(np.asarray(start, dtype=np.float64), bounds[0][0], bounds[0][1])
+        with np.errstate(all="ignore"):
+            result = minimize(compiled["value_grad"], x0, jac=True, method="SLSQP", bounds=bounds,
+                              constraints=[{"type": "ineq", "fun": compiled["slack"], "jac": compiled["slack_grad"]}],
+                              options={"maxiter": 500, "ftol": 1e-12})
+        if result.success and compiled["slack"](result.x) >= -1e-9 and result.fun < best:
+            best, best_x = float(result.fun), result.x
+    return best, best_x
+
+
+def _slsqp_functions(laws, log_n_s, log_c, delta_lgt, delta_pre):
+    import jax
+    import jax.numpy as jnp
+
+    from .compute import distillation_flops
+    from .laws import distillation_log_loss, supervised_log_loss
+
+    def loss(x):
+        log_d_s, log_n_t, log_d_t = x[0], x[1], x[2]
+        log_l_t = supervised_log_loss(laws.supervised, log_n_t, log_d_t)
+        log_l_sup = supervised_log_loss(laws.supervised, log_n_s, log_d_s)
+        return jnp.exp(distillation_log_loss(laws.distillation, log_n_s, log_d_s, log_l_t, log_l_sup))
+
+    def slack(x):
+        cost = distillation_flops(jnp.exp(log_n_s), jnp.exp(x[0]), jnp.exp(x[1]), jnp.exp(x[2]),
+                                  delta_lgt, delta_pre, laws.arch)
+        return log_c - jnp.log(cost)
+
+    value_grad = jax.jit(jax.value_and_grad(loss))
+    slack_value = jax.jit(slack)
+    slack_grad = jax.jit(jax.grad(slack))
+    return {
+        "value_grad": lambda x: tuple(np.asarray(v, dtype=np.float64) for v in value_grad(x)),
+        "slack": lambda x: float(slack_value(x)),
+        "slack_grad": lambda x: np.asarray(slack_grad(x), dtype=np.float64),
+    }

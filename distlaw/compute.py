@@ -1,0 +1,86 @@
+"""The compute model: forward FLOPs per token, the cost of distillation, the paper's scenarios.
+
+Forward FLOPs per token (Eq. 69; causal attention and the output projection counted):
+
+    F(N) = 2N (1 + sigma1 n_ctx / N^(1/3) + sigma2 n_vocab / N^(2/3))
+    sigma1 = (rho omega^2)^(-1/3),  sigma2 = (rho / omega)^(1/3),  omega = 12, rho = d_model / n_layers
+
+Total compute of distillation (Eq. 9), in FLOPs:
+
+    C = 3 F(N_S) D_S + F(N_T) (delta_lgt D_S + delta_pre 3 D_T),   deltas in [0, 1]
+
+Supervised training of one model costs 3 F(N) D. With ``Architecture(six_nd=True)``,
+F(N) = 2N: the common ``6ND`` rule.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+
+class Architecture(NamedTuple):
+    """Per-architecture settings of F(N); the paper's values are the defaults.
+
+    Attributes:
+      n_ctx: context length (tokens).
+      n_vocab: vocabulary size (the paper prints 32168 once; its Table 13 needs 32768).
+      rho: aspect ratio d_model / n_layers.
+      omega: FFN width ratio term of the paper's parameter count (12).
+      six_nd: use F(N) = 2N (the ``6ND`` rule) instead of Eq. 69.
+    """
+
+    n_ctx: float = 4096.0
+    n_vocab: float = 32768.0
+    rho: float = 128.0
+    omega: float = 12.0
+    six_nd: bool = False
+
+
+PAPER_ARCHITECTURE = Architecture()
+
+
+def forward_flops(n, arch: Architecture = PAPER_ARCHITECTURE):
+    """F(N): forward FLOPs per token of a model with N non-embedding parameters (Eq. 69)."""
+    n = jnp.asarray(n)
+    sigma1 = (arch.rho * arch.omega**2) ** (-1.0 / 3.0)
+    sigma2 = (arch.rho / arch.omega) ** (1.0 / 3.0)
+    overhead = sigma1 * arch.n_ctx / n ** (1.0 / 3.0) + sigma2 * arch.n_vocab / n ** (2.0 / 3.0)
+    # ``where``, not ``if``: the architecture may be a traced argument of a jitted planner.
+    return 2.0 * n * (1.0 + jnp.where(arch.six_nd, 0.0, overhead))
+
+
+def training_flops(n, d, arch: Architecture = PAPER_ARCHITECTURE):
+    """3 F(N) D: FLOPs to train N parameters on D tokens (forward and backward)."""
+    return 3.0 * forward_flops(n, arch) * d
+
+
+def distillation_flops(n_s, d_s, n_t, d_t, delta_lgt, delta_pre, arch: Architecture = PAPER_ARCHITECTURE):
+    """Eq. 9: student training, plus delta_lgt of the teacher's logits, plus delta_pre of its pretraining."""
+    f_t = forward_flops(n_t, arch)
+    return training_flops(n_s, d_s, arch) + f_t * (delta_lgt * d_s + delta_pre * 3.0 * d_t)
+
+
+class Scenario(NamedTuple):
+    """A teacher-cost scenario (Table 2): the shares of teacher logits and pretraining paid."""
+
+    name: str
+    delta_lgt: float
+    delta_pre: float
+
+
+# Table 2 of the paper. A teacher shared by k students: delta_pre = 1/k (``with_students``).
+SCENARIOS = {
+    "best-case": Scenario("best-case", 0.0, 0.0),
+    "teacher-inference": Scenario("teacher-inference", 1.0, 0.0),
+    "teacher-pretraining": Scenario("teacher-pretraining", 0.0, 1.0),
+    "pretraining-inference": Scenario("pretraining-inference", 1.0, 1.0),
+}
+
+
+def with_students(scenario: Scenario, k: float) -> Scenario:
+    """The scenario with the teacher's pretraining shared by ``k`` students (delta_pre / k)."""
+    if k < 1:
+        raise ValueError(f"--students must be >= 1, got {k}")
+    return scenario._replace(delta_pre=scenario.delta_pre / k)

@@ -1,0 +1,453 @@
+"""Compute-optimal planning with the fitted laws, batched over whole grids of problems.
+
+Questions answered (sizes N and tokens D bounded to [1e6, 1e17] as in the paper; every answer
+says which of its variables sits on a bound):
+
+- supervised compute-optimal N*, D*, L* for a budget C (any model size);
+- supervised at a fixed size N: L(N, C / (3 F(N)));
+- distillation at a fixed student size N_S and budget C in a scenario (delta_lgt, delta_pre):
+  the student tokens D_S*, the teacher N_T*, D_T*, L_T*, the student loss L_S*, and the split of
+  the budget (Eq. 10);
+- best case: the optimal teacher loss, and the cheapest supervised teacher reaching it;
+- an existing teacher: the best D_S under the budget;
+- a fixed token budget: the optimal teacher loss for a student (the capacity-gap curve);
+- the crossover budget above which supervised training matches distillation;
+- the compute each route needs to reach a target student loss.
+
+How the optimum is found. Eq. 10 has three variables and one binding budget constraint (more
+student tokens always help, so the whole budget is spent). Solving the constraint for D_S,
+
+    D_S = (C - 3 delta_pre F(N_T) D_T) / (3 F(N_S) + delta_lgt F(N_T)),
+
+leaves a two-dimensional problem over (log N_T, log D_T) on a box, with the constraint exact.
+It is solved by a *zoom grid*: a 33 x 33 grid over the whole box, then 12 rounds of a 9 x 9 grid
+on a box of two cells around the best point, each round 4 times narrower; then 30 projected
+Newton steps, which follow the nearly flat valleys a shrinking box can cut off. Every problem
+takes the same fixed work, so ``vmap`` over thousands of problems wastes nothing, bounds are
+handled exactly (the box is clipped, not penalized), and a coarse global grid is not fooled
+by the U-shape of the capacity gap the way a local method started in the wrong place is.
+One-dimensional questions use the zoom grid alone.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .compute import PAPER_ARCHITECTURE, Architecture, forward_flops
+from .laws import DistillationParams, SupervisedParams, distillation_log_loss, supervised_log_loss
+
+LOG_MIN, LOG_MAX = jnp.log(1e6), jnp.log(1e17)  # bounds on N_T, D_T, D_S, N (paper, Eq. 10)
+BOUND_RTOL = 1e-6  # a variable within this (in log) of a bound is reported as on the bound
+
+
+class PlanningLaws(NamedTuple):
+    """The two laws and the compute model planning needs (optimizer-form coefficients)."""
+
+    supervised: SupervisedParams
+    distillation: DistillationParams
+    arch: Architecture = PAPER_ARCHITECTURE
+
+
+class SupervisedOptimum(NamedTuple):
+    """Supervised compute-optimal model for a budget (arrays of the budget's shape)."""
+
+    params: jnp.ndarray
+    tokens: jnp.ndarray
+    loss: jnp.ndarray
+    on_bound: jnp.ndarray  # bool: N or D on a bound
+
+
+class Allocation(NamedTuple):
+    """Compute-optimal distillation for (N_S, C, scenario); arrays of the problems' shape.
+
+    FLOPs split: ``student_flops`` = 3 F(N_S) D_S, ``logits_flops`` = delta_lgt F(N_T) D_S,
+    ``pretraining_flops`` = delta_pre 3 F(N_T) D_T. Bound flags say which variable sits on
+    [1e6, 1e17].
+    """
+
+    student_tokens: jnp.ndarray
+    teacher_params: jnp.ndarray
+    teacher_tokens: jnp.ndarray
+    teacher_loss: jnp.ndarray
+    student_loss: jnp.ndarray
+    student_flops: jnp.ndarray
+    logits_flops: jnp.ndarray
+    pretraining_flops: jnp.ndarray
+    student_tokens_on_bound: jnp.ndarray
+    teacher_params_on_bound: jnp.ndarray
+    teacher_tokens_on_bound: jnp.ndarray
+
+
+# ---------------------------------------------------------------------------------------------
+# Zoom-grid minimization (pure, fixed work; vmapped by callers).
+
+
+def _argmin_grid(values):
+    values = jnp.where(jnp.isnan(values), jnp.inf, values)
+    k = jnp.argmin(values.ravel())
+    return k, values.ravel()[k]
+
+
+def zoom_minimize_1d(objective, lo, hi, coarse: int = 65, fine: int = 9, rounds: int = 14):
+    """Minimize ``objective(x)`` over [lo, hi] by a zoom grid; returns (x*, f*).
+
+    The first grid has ``coarse`` points; each later round ``fine`` points on the two cells
+    around the best point so far, clipped to [lo, hi].
+    """
+
+    def round_(carry, n):
+        a, b, best_x, best_f = carry
+        xs = jnp.linspace(a, b, n)
+        k, f = _argmin_grid(objective(xs))
+        x = xs[k]
+        better = f <= best_f
+        best_x, best_f = jnp.where(better, x, best_x), jnp.where(better, f, best_f)
+        step = (b - a) / (n - 1)
+        return (jnp.maximum(best_x - step, lo), jnp.minimum(best_x + step, hi), best_x, best_f)
+
+    carry = round_((lo, hi, lo, jnp.inf), coarse)
+    carry = jax.lax.fori_loop(0, rounds, lambda _, c: round_(c, fine), carry)
+    return carry[2], carry[3]
+
+
+def zoom_minimize_2d(objective, lo, hi, coarse: int = 33, fine: int = 9, rounds: int = 12):
+    """Minimize ``objective(y, z)`` (broadcasting) over the box [lo, hi] (2-vectors)."""
+
+    def round_(carry, n):
+        a, b, best, best_f = carry
+        ys, zs = jnp.linspace(a[0], b[0], n), jnp.linspace(a[1], b[1], n)
+        k, f = _argmin_grid(objective(ys[:, None], zs[None, :]))
+        x = jnp.stack([ys[k // n], zs[k % n]])
+        better = f <= best_f
+        best, best_f = jnp.where(better, x, best), jnp.where(better, f, best_f)
+        step = (b - a) / (n - 1)
+        return (jnp.maximum(best - step, lo), jnp.minimum(best + step, hi), best, best_f)
+
+    carry = round_((lo, hi, lo, jnp.inf), coarse)
+    carry = jax.lax.fori_loop(0, rounds, lambda _, c: round_(c, fine), carry)
+    return carry[2], carry[3]
+
+
+def newton_polish(objective, x, lo, hi, iterations: int = 30):
+    """Refine a box-constrained minimum of ``objective(x)`` (x small) by projected Newton steps.
+
+    The zoom grid can stop short along an elongated, nearly flat valley (the teacher's tokens
+    in the teacher-inference scenario are one): it never looks outside the box it shrank to.
+    Newton steps follow the valley. Coordinates on a bound whose gradient points outward are
+    held there (the active set); Levenberg damping makes every accepted step a descent step.
+    """
+    value_grad = jax.value_and_grad(objective)
+    hessian = jax.hessian(objective)
+    eye = jnp.eye(x.shape[0])
+
+    def step(_, carry):
+        x, f, damping = carry
+        _, g = value_grad(x)
+        h = hessian(x)
+        held = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
+        free = ~held
+        h_free = jnp.where(free[:, None] & free[None, :], h, eye)
+        scale = jnp.abs(jnp.diag(h_free)) + 1e-12
+        direction = -jnp.linalg.solve(h_free + damping * jnp.diag(scale), jnp.where(free, g, 0.0))
+        candidate = jnp.clip(x + jnp.where(free, direction, 0.0), lo, hi)
+        f_new = objective(candidate)
+        better = jnp.isfinite(f_new) & (f_new < f)
+        return (jnp.where(better, candidate, x), jnp.where(better, f_new, f),
+                jnp.where(better, damping * 0.1, damping * 10.0))
+
+    x, f, _ = jax.lax.fori_loop(0, iterations, step, (x, objective(x), jnp.asarray(1e-3)))
+    return x, f
+
+
+# ---------------------------------------------------------------------------------------------
+# Supervised.
+
+
+def _log_f(log_n, arch):
+    return jnp.log(forward_flops(jnp.exp(log_n), arch))
+
+
+def supervised_loss_at_size(laws: PlanningLaws, n, budget):
+    """L(N, D) with D = C / (3 F(N)) clipped to [1e6, 1e17]; returns (tokens, loss, on_bound)."""
+    log_d = jnp.log(budget) - jnp.log(3.0) - _log_f(jnp.log(n), laws.arch)
+    clipped = jnp.clip(log_d, LOG_MIN, LOG_MAX)
+    loss = jnp.exp(supervised_log_loss(laws.supervised, jnp.log(n), clipped))
+    return jnp.exp(clipped), loss, jnp.abs(clipped - log_d) > 0
+
+
+def _supervised_optimum_one(laws: PlanningLaws, log_c):
+    def objective(log_n):
+        log_d = log_c - jnp.log(3.0) - _log_f(log_n, laws.arch)
+        value = supervised_log_loss(laws.supervised, log_n, log_d)
+        return jnp.where((log_d >= LOG_MIN) & (log_d <= LOG_MAX), value, jnp.inf)
+
+    log_n, log_l = zoom_minimize_1d(objective, LOG_MIN, LOG_MAX)
+    log_d = log_c - jnp.log(3.0) - _log_f(log_n, laws.arch)
+    on_bound = _near(log_n, LOG_MIN) | _near(log_n, LOG_MAX) | _near(log_d, LOG_MIN) | _near(log_d, LOG_MAX)
+    return SupervisedOptimum(jnp.exp(log_n), jnp.exp(log_d), jnp.exp(log_l), on_bound)
+
+
+def _near(x, bound):
+    return jnp.abs(x - bound) <= BOUND_RTOL * jnp.abs(bound)
+
+
+@jax.jit
+def supervised_optimum(laws: PlanningLaws, budget) -> SupervisedOptimum:
+    """Supervised compute-optimal N*, D*, L* for budgets C (FLOPs, any shape): min_N L(N, C/(3F(N)))."""
+    budget = jnp.asarray(budget, dtype=jnp.float64)
+    flat = jax.vmap(lambda c: _supervised_optimum_one(laws, jnp.log(c)))(budget.ravel())
+    return jax.tree.map(lambda a: a.reshape(budget.shape), flat)
+
+
+# ---------------------------------------------------------------------------------------------
+# Distillation.
+
+
+def _student_log_loss(laws, log_n_s, log_d_s, log_l_t):
+    log_l_sup = supervised_log_loss(laws.supervised, log_n_s, log_d_s)
+    return distillation_log_loss(laws.distillation, log_n_s, log_d_s, log_l_t, log_l_sup)
+
+
+def _log_student_tokens(laws, log_n_s, log_c, log_n_t, log_d_t, delta_lgt, delta_pre):
+    """log D_S spending the whole budget (Eq. 9 solved for D_S); NaN when the teacher eats it all."""
+    f_s = jnp.exp(_log_f(log_n_s, laws.arch))
+    f_t = jnp.exp(_log_f(log_n_t, laws.arch))
+    left = jnp.exp(log_c) - 3.0 * delta_pre * f_t * jnp.exp(log_d_t)
+    return jnp.where(left > 0, jnp.log(jnp.where(left > 0, left, 1.0)) - jnp.log(3.0 * f_s + delta_lgt * f_t),
+                     jnp.nan)
+
+
+def _allocate_one(laws: PlanningLaws, n_s, budget, delta_lgt, delta_pre) -> Allocation:
+    log_n_s, log_c = jnp.log(n_s), jnp.log(budget)
+
+    def objective(log_n_t, log_d_t):
+        log_d_s = _log_student_tokens(laws, log_n_s, log_c, log_n_t, log_d_t, delta_lgt, delta_pre)
+        feasible = log_d_s >= LOG_MIN
+        log_d_s = jnp.minimum(jnp.where(feasible, log_d_s, LOG_MIN), LOG_MAX)  # surplus budget unused
+        log_l_t = supervised_log_loss(laws.supervised, log_n_t, log_d_t)
+        return jnp.where(feasible, _student_log_loss(laws, log_n_s, log_d_s, log_l_t), jnp.inf)
+
+    lo, hi = jnp.array([LOG_MIN, LOG_MIN]), jnp.array([LOG_MAX, LOG_MAX])
+    x, _ = zoom_minimize_2d(objective, lo, hi)
+    (log_n_t, log_d_t), log_l_s = newton_polish(lambda v: objective(v[0], v[1]), x, lo, hi)
+    raw_d_s = _log_student_tokens(laws, log_n_s, log_c, log_n_t, log_d_t, delta_lgt, delta_pre)
+    log_d_s = jnp.minimum(raw_d_s, LOG_MAX)
+    log_l_t = supervised_log_loss(laws.supervised, log_n_t, log_d_t)
+    n_t, d_t, d_s = jnp.exp(log_n_t), jnp.exp(log_d_t), jnp.exp(log_d_s)
+    f_t = forward_flops(n_t, laws.arch)
+    return Allocation(
+        student_tokens=d_s,
+        teacher_params=n_t,
+        teacher_tokens=d_t,
+        teacher_loss=jnp.exp(log_l_t),
+        student_loss=jnp.exp(log_l_s),
+        student_flops=3.0 * forward_flops(n_s, laws.arch) * d_s,
+        logits_flops=delta_lgt * f_t * d_s,
+        pretraining_flops=delta_pre * 3.0 * f_t * d_t,
+        student_tokens_on_bound=_near(log_d_s, LOG_MIN) | (raw_d_s >= LOG_MAX),
+        teacher_params_on_bound=_near(log_n_t, LOG_MIN) | _near(log_n_t, LOG_MAX),
+        teacher_tokens_on_bound=_near(log_d_t, LOG_MIN) | _near(log_d_t, LOG_MAX),
+    )
+
+
+@jax.jit
+def allocate(laws: PlanningLaws, student_params, budget, delta_lgt, delta_pre) -> Allocation:
+    """Compute-optimal distillation (Eq. 10) for every problem; arguments broadcast together.
+
+    Args:
+      laws: supervised and distillation coefficients, and the compute model.
+      student_params: N_S, non-embedding parameters.
+      budget: C, total FLOPs.
+      delta_lgt, delta_pre: the scenario's shares of teacher logits and pretraining (Table 2).
+    Returns:
+      an :class:`Allocation` of the broadcast shape. In the best case (both deltas 0) the
+      teacher is free; :func:`cheapest_teacher` gives the supervised model reaching its loss.
+    """
+    args = jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.float64)
+                                  for a in (student_params, budget, delta_lgt, delta_pre)))
+    shape = args[0].shape
+    flat = jax.lax.map(lambda a: _allocate_one(laws, *a), tuple(x.ravel() for x in args), batch_size=1024)
+    return jax.tree.map(lambda a: a.reshape(shape), flat)
+
+
+def _budget_for_loss(loss_at_log_budget, target, lo=jnp.log(1e15), hi=jnp.log(1e30), iterations=60):
+    """Smallest C in [lo, hi] (logs) with loss(C) <= target, by bisection (loss falls with C)."""
+
+    def step(_, bracket):
+        a, b = bracket
+        mid = 0.5 * (a + b)
+        ok = loss_at_log_budget(mid) <= target
+        return jnp.where(ok, a, mid), jnp.where(ok, mid, b)
+
+    reachable = loss_at_log_budget(hi) <= target
+    a, b = jax.lax.fori_loop(0, iterations, step, (lo, hi))
+    return jnp.where(reachable, jnp.exp(b), jnp.inf)
+
+
+@jax.jit
+def cheapest_teacher(laws: PlanningLaws, teacher_loss) -> SupervisedOptimum:
+    """The supervised model of least compute 3 F(N) D reaching ``teacher_loss`` (compute-optimal)."""
+    teacher_loss = jnp.asarray(teacher_loss, dtype=jnp.float64)
+
+    def one(target):
+        budget = _budget_for_loss(lambda log_c: _supervised_optimum_one(laws, log_c).loss, target)
+        return _supervised_optimum_one(laws, jnp.log(jnp.minimum(budget, 1e30)))
+
+    flat = jax.lax.map(one, teacher_loss.ravel(), batch_size=256)
+    return jax.tree.map(lambda a: a.reshape(teacher_loss.shape), flat)
+
+
+@jax.jit
+def existing_teacher(laws: PlanningLaws, student_params, budget, teacher_loss, teacher_params, delta_lgt):
+    """Best D_S for a teacher that exists: its pretraining is sunk, its logits cost delta_lgt F(N_T).
+
+    More tokens always help the student, so D_S = C / (3 F(N_S) + delta_lgt F(N_T)), capped at
+    1e17. Returns (student_tokens, student_loss, on_bound).
+    """
+    n_s = jnp.asarray(student_params, dtype=jnp.float64)
+    f_t = jnp.where(delta_lgt > 0, forward_flops(teacher_params, laws.arch), 0.0)
+    log_d = jnp.log(budget) - jnp.log(3.0 * forward_flops(n_s, laws.arch) + delta_lgt * f_t)
+    clipped = jnp.clip(log_d, LOG_MIN, LOG_MAX)
+    loss = jnp.exp(_student_log_loss(laws, jnp.log(n_s), clipped, jnp.log(teacher_loss)))
+    return jnp.exp(clipped), loss, clipped != log_d
+
+
+@jax.jit
+def optimal_teacher_loss(laws: PlanningLaws, student_params, student_tokens):
+    """The capacity-gap curve: argmin over L_T of L_S(N_S, D_S, L_T), for fixed N_S and D_S.
+
+    L_T ranges over what a supervised teacher in the bounds can reach,
+    [L(1e17, 1e17), L(1e6, 1e6)]. Returns (teacher_loss, student_loss).
+    """
+    n_s, d_s = jnp.broadcast_arrays(jnp.asarray(student_params, jnp.float64), jnp.asarray(student_tokens, jnp.float64))
+    lo = supervised_log_loss(laws.supervised, LOG_MAX, LOG_MAX)
+    hi = supervised_log_loss(laws.supervised, LOG_MIN, LOG_MIN)
+
+    def one(args):
+        log_n, log_d = jnp.log(args[0]), jnp.log(args[1])
+        x, f = zoom_minimize_1d(lambda log_l_t: _student_log_loss(laws, log_n, log_d, log_l_t), lo, hi)
+        return jnp.exp(x), jnp.exp(f)
+
+    l_t, l_s = jax.lax.map(one, (n_s.ravel(), d_s.ravel()), batch_size=1024)
+    return l_t.reshape(n_s.shape), l_s.reshape(n_s.shape)
+
+
+@jax.jit
+def crossover_budget(laws: PlanningLaws, student_params, delta_lgt, delta_pre):
+    """The budget above which supervised training of N_S matches or beats distilling it.
+
+    Bisection on log C of L_S*(C) - L_sup(N_S, C) (one sign change assumed: distillation
+    ahead at small budgets, supervised at large), from the budget that trains the student on
+    1e7 tokens (below it neither route is a real training run) to 1e30 FLOPs. Returns C, that
+    lower end where supervised is never behind, and inf where distillation stays ahead.
+    """
+    args = jnp.broadcast_arrays(*(jnp.asarray(a, jnp.float64) for a in (student_params, delta_lgt, delta_pre)))
+
+    def one(a):
+        n_s, d_lgt, d_pre = a
+
+        def gap(log_c):
+            dist = _allocate_one(laws, n_s, jnp.exp(log_c), d_lgt, d_pre).student_loss
+            return supervised_loss_at_size(laws, n_s, jnp.exp(log_c))[1] - dist
+
+        lo, hi = jnp.log(3.0 * forward_flops(n_s, laws.arch) * 1e7), jnp.log(1e30)
+
+        def step(_, bracket):
+            a_, b_ = bracket
+            mid = 0.5 * (a_ + b_)
+            supervised_ahead = gap(mid) <= 0
+            return jnp.where(supervised_ahead, a_, mid), jnp.where(supervised_ahead, mid, b_)
+
+        a_, b_ = jax.lax.fori_loop(0, 50, step, (lo, hi))
+        return jnp.where(gap(lo) <= 0, jnp.exp(lo), jnp.where(gap(hi) > 0, jnp.inf, jnp.exp(b_)))
+
+    flat = jax.lax.map(one, tuple(x.ravel() for x in args), batch_size=64)
+    return flat.reshape(args[0].shape)
+
+
+@jax.jit
+def compute_to_reach(laws: PlanningLaws, student_params, target_loss, delta_lgt, delta_pre):
+    """Least compute for each route to bring a student of size N_S to ``target_loss``.
+
+    Returns (supervised FLOPs at size N_S, distillation FLOPs in the scenario); inf where the
+    route cannot reach the target within 1e30 FLOPs. Their ratio answers "how much compute does
+    distillation save".
+    """
+    args = jnp.broadcast_arrays(*(jnp.asarray(a, jnp.float64)
+                                  for a in (student_params, target_loss, delta_lgt, delta_pre)))
+
+    def one(a):
+        n_s, target, d_lgt, d_pre = a
+        sup = _budget_for_loss(lambda log_c: supervised_loss_at_size(laws, n_s, jnp.exp(log_c))[1], target)
+        dist = _budget_for_loss(
+            lambda log_c: _allocate_one(laws, n_s, jnp.exp(log_c), d_lgt, d_pre).student_loss, target, iterations=50)
+        return sup, dist
+
+    sup, dist = jax.lax.map(one, tuple(x.ravel() for x in args), batch_size=64)
+    return sup.reshape(args[0].shape), dist.reshape(args[0].shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables for people and programs.
+
+
+def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[dict]:
+    """One JSON-ready row per (student size, budget, scenario), all solved in one batch each.
+
+    ``scenarios`` holds :class:`~distlaw.compute.Scenario` objects, or ``None`` for supervised
+    training of the student itself. Row fields: ``student_params, budget, scenario,
+    student_tokens, teacher_params, teacher_tokens, teacher_loss, student_loss,
+    supervised_loss, on_bound`` (names of variables on a bound) and ``flops_split`` (shares of
+    the budget: student, logits, pretraining). In the best case the teacher is free; its
+    ``teacher_params``/``teacher_tokens`` are the cheapest supervised model reaching L_T*.
+    """
+    import numpy as np
+
+    n_s, c = (a.ravel() for a in np.meshgrid(np.asarray(student_params, float), np.asarray(budgets, float),
+                                             indexing="ij"))
+    sup_tokens, sup_loss, sup_bound = (np.asarray(a) for a in supervised_loss_at_size(laws, n_s, c))
+    per_scenario = []
+    for scenario in scenarios:
+        if scenario is None:
+            per_scenario.append(None)
+            continue
+        alloc = allocate(laws, n_s, c, scenario.delta_lgt, scenario.delta_pre)
+        alloc = Allocation(*(np.asarray(a) for a in alloc))
+        teacher = None
+        if scenario.delta_lgt == 0 and scenario.delta_pre == 0:
+            teacher = SupervisedOptimum(*(np.asarray(a) for a in cheapest_teacher(laws, alloc.teacher_loss)))
+        per_scenario.append((alloc, teacher))
+    rows = []
+    for i in range(len(n_s)):
+        for scenario, solved in zip(scenarios, per_scenario, strict=True):
+            row = {"student_params": float(n_s[i]), "budget": float(c[i])}
+            if solved is None:
+                row.update(scenario="supervised", student_tokens=float(sup_tokens[i]), teacher_params=None,
+                           teacher_tokens=None, teacher_loss=None, student_loss=float(sup_loss[i]),
+                           supervised_loss=float(sup_loss[i]),
+                           on_bound=["student_tokens"] if sup_bound[i] else [],
+                           flops_split={"student": 1.0, "logits": 0.0, "pretraining": 0.0})
+                rows.append(row)
+                continue
+            alloc, teacher = solved
+            bound = [name for name, flag in (("student_tokens", alloc.student_tokens_on_bound[i]),
+                                             ("teacher_params", alloc.teacher_params_on_bound[i]),
+                                             ("teacher_tokens", alloc.teacher_tokens_on_bound[i])) if flag]
+            n_t, d_t = alloc.teacher_params[i], alloc.teacher_tokens[i]
+            if teacher is not None:
+                n_t, d_t = teacher.params[i], teacher.tokens[i]
+                bound = [b for b in bound if b == "student_tokens"] + (
+                    ["teacher_params", "teacher_tokens"] if teacher.on_bound[i] else [])
+            total = alloc.student_flops[i] + alloc.logits_flops[i] + alloc.pretraining_flops[i]
+            row.update(scenario=scenario.name, student_tokens=float(alloc.student_tokens[i]),
+                       teacher_params=float(n_t), teacher_tokens=float(d_t),
+                       teacher_loss=float(alloc.teacher_loss[i]), student_loss=float(alloc.student_loss[i]),
+                       supervised_loss=float(sup_loss[i]), on_bound=bound,
+                       flops_split={"student": float(alloc.student_flops[i] / total),
+                                    "logits": float(alloc.logits_flops[i] / total),
+                                    "pretraining": float(alloc.pretraining_flops[i] / total)})
+            rows.append(row)
+    return rows
