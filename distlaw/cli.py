@@ -372,6 +372,11 @@ def cmd_plan(args) -> int:
         def g(key):
             value = row[key]
             return "-" if value is None else f"{value:.3g}"
+
+        if row["student_loss"] is None:
+            print(f"{row['student_params']:>9.3g} {row['budget']:>9.3g} {row['scenario']:<22} "
+                  "infeasible: the budget cannot train the student on 1e6 tokens")
+            continue
         split = row["flops_split"]
         split_text = "/".join(f"{100 * split[k]:.0f}%" for k in ("student", "logits", "pretraining"))
         print(f"{row['student_params']:>9.3g} {row['budget']:>9.3g} {row['scenario']:<22} {g('student_tokens'):>9} "

@@ -400,8 +400,9 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
     ``scenarios`` holds :class:`~distlaw.compute.Scenario` objects, or ``None`` for supervised
     training of the student itself. Row fields: ``student_params, budget, scenario,
     student_tokens, teacher_params, teacher_tokens, teacher_loss, student_loss,
-    supervised_loss, on_bound`` (names of variables on a bound) and ``flops_split`` (shares of
-    the budget: student, logits, pretraining). In the best case the teacher is free; its
+    supervised_loss, on_bound`` (names of variables on a bound), ``feasible`` (false where the
+    budget cannot train the student on 1e6 tokens: losses are then null, or for supervised the
+    loss at 1e6 tokens) and ``flops_split`` (shares of the budget: student, logits, pretraining). In the best case the teacher is free; its
     ``teacher_params``/``teacher_tokens`` are the cheapest supervised model reaching L_T*.
     """
     import numpy as np
@@ -428,11 +429,18 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
                 row.update(scenario="supervised", student_tokens=float(sup_tokens[i]), teacher_params=None,
                            teacher_tokens=None, teacher_loss=None, student_loss=float(sup_loss[i]),
                            supervised_loss=float(sup_loss[i]),
-                           on_bound=["student_tokens"] if sup_bound[i] else [],
+                           on_bound=["student_tokens"] if sup_bound[i] else [], feasible=not sup_bound[i],
                            flops_split={"student": 1.0, "logits": 0.0, "pretraining": 0.0})
                 rows.append(row)
                 continue
             alloc, teacher = solved
+            if not np.isfinite(alloc.student_loss[i]):
+                # Even a 1e6-parameter teacher leaves the student fewer than 1e6 tokens.
+                row.update(scenario=scenario.name, student_tokens=None, teacher_params=None, teacher_tokens=None,
+                           teacher_loss=None, student_loss=None, supervised_loss=float(sup_loss[i]),
+                           on_bound=["student_tokens"], feasible=False, flops_split=None)
+                rows.append(row)
+                continue
             bound = [name for name, flag in (("student_tokens", alloc.student_tokens_on_bound[i]),
                                              ("teacher_params", alloc.teacher_params_on_bound[i]),
                                              ("teacher_tokens", alloc.teacher_tokens_on_bound[i])) if flag]
@@ -445,7 +453,7 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
             row.update(scenario=scenario.name, student_tokens=float(alloc.student_tokens[i]),
                        teacher_params=float(n_t), teacher_tokens=float(d_t),
                        teacher_loss=float(alloc.teacher_loss[i]), student_loss=float(alloc.student_loss[i]),
-                       supervised_loss=float(sup_loss[i]), on_bound=bound,
+                       supervised_loss=float(sup_loss[i]), on_bound=bound, feasible=True,
                        flops_split={"student": float(alloc.student_flops[i] / total),
                                     "logits": float(alloc.logits_flops[i] / total),
                                     "pretraining": float(alloc.pretraining_flops[i] / total)})
