@@ -346,11 +346,43 @@ def planning_laws(source: str, arch):
                         LAWS["distillation"].from_natural(record["params"]), arch)
 
 
+def _existing_teacher_rows(laws, students, budgets, args) -> list[dict]:
+    """Rows for a teacher that already exists: its pretraining is sunk, its logits cost F(N_T)."""
+    from .compute import forward_flops
+    from .laws import supervised_log_loss
+    from .planning import existing_teacher, supervised_loss_at_size
+
+    if args.teacher_loss is None and (args.teacher_params is None or args.teacher_tokens is None):
+        raise UsageError("an existing teacher needs --teacher-loss, or --teacher-params and --teacher-tokens")
+    if args.logit_cost > 0 and args.teacher_params is None:
+        raise UsageError("--teacher-params is needed to price the teacher's logits (or --logit-cost 0)")
+    teacher_loss = args.teacher_loss
+    if teacher_loss is None:
+        teacher_loss = float(np.exp(supervised_log_loss(laws.supervised, np.log(args.teacher_params),
+                                                        np.log(args.teacher_tokens))))
+    rows = []
+    for n_s in students:
+        for c in budgets:
+            d_s, loss, bound = (float(x) for x in existing_teacher(
+                laws, n_s, c, teacher_loss, args.teacher_params or 1.0, args.logit_cost))
+            sup = float(supervised_loss_at_size(laws, n_s, c)[1])
+            student_flops = 3 * float(forward_flops(n_s, laws.arch)) * d_s
+            logits_flops = args.logit_cost * float(forward_flops(args.teacher_params or 1.0, laws.arch)) * d_s
+            student_share = student_flops / (student_flops + logits_flops)
+            rows.append({"student_params": n_s, "budget": c, "scenario": "existing-teacher",
+                         "student_tokens": d_s, "teacher_params": args.teacher_params,
+                         "teacher_tokens": args.teacher_tokens, "teacher_loss": teacher_loss,
+                         "student_loss": loss, "supervised_loss": sup,
+                         "on_bound": ["student_tokens"] if bound else [], "feasible": True,
+                         "flops_split": {"student": student_share, "logits": 1 - student_share, "pretraining": 0.0}})
+    return rows
+
+
 def cmd_plan(args) -> int:
     _configure_jax()
     import json
 
-    from .compute import SCENARIOS, Architecture, with_students
+    from .compute import SCENARIOS, Architecture, with_logit_cost, with_students
     from .planning import plan_table
 
     arch = Architecture(n_ctx=args.n_ctx, n_vocab=args.n_vocab, rho=args.aspect_ratio, six_nd=args.six_nd)
@@ -358,8 +390,14 @@ def cmd_plan(args) -> int:
     students = parse_values(args.student_params, "--student-params")
     budgets = parse_values(args.budget, "--budget")
     names = ["supervised", *SCENARIOS] if args.scenario == "all" else [args.scenario]
-    scenarios = [None if n == "supervised" else with_students(SCENARIOS[n], args.students) for n in names]
+    if not 0 <= args.logit_cost <= 1:
+        raise UsageError(f"--logit-cost must be in [0, 1], got {args.logit_cost}")
+    scenarios = [None if n == "supervised" else with_logit_cost(with_students(SCENARIOS[n], args.students),
+                                                                args.logit_cost)
+                 for n in names]
     rows = plan_table(laws, students, budgets, scenarios)
+    if any(v is not None for v in (args.teacher_params, args.teacher_tokens, args.teacher_loss)):
+        rows += _existing_teacher_rows(laws, students, budgets, args)
     if args.json:
         print(json.dumps(rows, indent=1, allow_nan=False))
         return 0
@@ -442,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--fit", default="paper", help="a distillation FIT.json, or paper (default)")
     plan.add_argument("--students", type=float, default=1.0,
                       help="students sharing the teacher's pretraining (delta_pre = 1/k)")
+    plan.add_argument("--logit-cost", type=float, default=1.0,
+                      help="delta_lgt of the scenarios that pay for logits: 1 = a forward pass per student "
+                           "token; less for cached or quantized logits")
+    plan.add_argument("--teacher-params", type=float, help="an existing teacher's size N_T (adds existing-teacher rows)")
+    plan.add_argument("--teacher-tokens", type=float, help="an existing teacher's tokens D_T")
+    plan.add_argument("--teacher-loss", type=float, help="an existing teacher's measured loss L_T")
     plan.add_argument("--json", action="store_true", help="a JSON array, one object per problem")
     plan.add_argument("--six-nd", action="store_true", help="F(N) = 2N (the 6ND rule) instead of Eq. 69")
     plan.add_argument("--n-ctx", type=float, default=4096.0, help="context length for F(N)")

@@ -84,3 +84,10 @@ def with_students(scenario: Scenario, k: float) -> Scenario:
     if k < 1:
         raise ValueError(f"--students must be >= 1, got {k}")
     return scenario._replace(delta_pre=scenario.delta_pre / k)
+
+
+def with_logit_cost(scenario: Scenario, cost: float) -> Scenario:
+    """The scenario with logits priced at ``cost`` of a forward pass (cached/quantized: < 1)."""
+    if not 0 <= cost <= 1:
+        raise ValueError(f"logit cost must be in [0, 1], got {cost}")
+    return scenario._replace(delta_lgt=scenario.delta_lgt * cost)

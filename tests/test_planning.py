@@ -234,3 +234,21 @@ def test_plan_cli_students_and_bad_values(capsys):
     assert shared["student_loss"] < float(single.student_loss)
     assert main(["plan", "--student-params", "1e9,abc", "--budget", "1e22"]) == 2
     assert "--student-params" in capsys.readouterr().err
+
+
+def test_plan_cli_logit_cost_and_existing_teacher(capsys):
+    assert main(["plan", "--student-params", "1e9", "--budget", "1e21", "--scenario", "teacher-inference",
+                 "--logit-cost", "0.25", "--teacher-params", "7e9", "--teacher-tokens", "2e12", "--json"]) == 0
+    inference, existing = json.loads(capsys.readouterr().out)
+    cached = planning.allocate(LAWS_PAPER, 1e9, 1e21, 0.25, 0.0)
+    assert inference["student_loss"] == pytest.approx(float(cached.student_loss), abs=1e-12)
+    assert existing["scenario"] == "existing-teacher"
+    l_t = float(predict_loss(SUP, LAWS_PAPER.supervised, 7e9, 2e12))
+    assert existing["teacher_loss"] == pytest.approx(l_t, rel=1e-12)
+    d_s, loss, _ = planning.existing_teacher(LAWS_PAPER, 1e9, 1e21, l_t, 7e9, 0.25)
+    assert existing["student_tokens"] == pytest.approx(float(d_s), rel=1e-12)
+    assert existing["student_loss"] == pytest.approx(float(loss), rel=1e-12)
+    assert main(["plan", "--student-params", "1e9", "--budget", "1e21", "--teacher-tokens", "2e12"]) == 2
+    assert "needs --teacher-loss" in capsys.readouterr().err
+    assert main(["plan", "--student-params", "1e9", "--budget", "1e21", "--teacher-loss", "2.0"]) == 2
+    assert "--teacher-params is needed" in capsys.readouterr().err
