@@ -406,6 +406,11 @@ def cmd_plan(args) -> int:
     header = (f"{'N_S':>9} {'budget':>9} {'scenario':<22} {'D_S':>9} {'N_T':>9} {'D_T':>9} {'L_T':>7} "
               f"{'L_S':>7} {'superv.':>7} {'vs sup.':>8}  split student/logits/teacher  on bound")
     print(header)
+    for c in budgets:
+        ref = next(r for r in rows if r["budget"] == c)
+        print(f"{'':>9} {c:>9.3g} {'(compute-optimal sup.)':<22} {ref['compute_optimal_tokens']:>9.3g} "
+              f"N*={ref['compute_optimal_params']:.3g} (D*/N*={ref['compute_optimal_tokens'] / ref['compute_optimal_params']:.1f})"
+              f"{'':>4}{ref['compute_optimal_loss']:>7.4f}")
     for row in rows:
         def g(key):
             value = row[key]
@@ -509,6 +514,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("distlaw: interrupted; nothing written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UsageError, ValueError) as err:
         print(f"distlaw: error: {err}", file=sys.stderr)
         return 2

@@ -410,6 +410,7 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
     n_s, c = (a.ravel() for a in np.meshgrid(np.asarray(student_params, float), np.asarray(budgets, float),
                                              indexing="ij"))
     sup_tokens, sup_loss, sup_bound = (np.asarray(a) for a in supervised_loss_at_size(laws, n_s, c))
+    best_sup = SupervisedOptimum(*(np.asarray(a) for a in supervised_optimum(laws, c)))
     per_scenario = []
     for scenario in scenarios:
         if scenario is None:
@@ -424,7 +425,11 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
     rows = []
     for i in range(len(n_s)):
         for scenario, solved in zip(scenarios, per_scenario, strict=True):
-            row = {"student_params": float(n_s[i]), "budget": float(c[i])}
+            row = {"student_params": float(n_s[i]), "budget": float(c[i]),
+                   # The best supervised model of any size at this budget, for reference.
+                   "compute_optimal_params": float(best_sup.params[i]),
+                   "compute_optimal_tokens": float(best_sup.tokens[i]),
+                   "compute_optimal_loss": float(best_sup.loss[i])}
             if solved is None:
                 row.update(scenario="supervised", student_tokens=float(sup_tokens[i]), teacher_params=None,
                            teacher_tokens=None, teacher_loss=None, student_loss=float(sup_loss[i]),

@@ -252,3 +252,14 @@ def test_plan_cli_logit_cost_and_existing_teacher(capsys):
     assert "needs --teacher-loss" in capsys.readouterr().err
     assert main(["plan", "--student-params", "1e9", "--budget", "1e21", "--teacher-loss", "2.0"]) == 2
     assert "--teacher-params is needed" in capsys.readouterr().err
+
+
+def test_plan_cli_reports_the_supervised_compute_optimum(capsys):
+    assert main(["plan", "--student-params", "1e9", "--budget", "3e19,1e20,3e20,1e21", "--scenario", "supervised",
+                 "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    spec = [(5.03e8, 15.1, 2.5717), (9.32e8, 15.6, 2.4190), (1.64e9, 15.8, 2.2960), (3.04e9, 15.8, 2.1766)]
+    for row, (n_star, ratio, loss) in zip(rows, spec, strict=True):
+        assert row["compute_optimal_params"] == pytest.approx(n_star, rel=5e-3)
+        assert row["compute_optimal_tokens"] / row["compute_optimal_params"] == pytest.approx(ratio, abs=0.06)
+        assert row["compute_optimal_loss"] == pytest.approx(loss, abs=5e-5)
