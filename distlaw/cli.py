@@ -431,6 +431,45 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_atlas(args) -> int:
+    _configure_jax()
+    from .atlas_io import (NOMINAL_ROWS_PER_SECOND, atlas_metadata, loss_plan_sizes, prepare_folder,
+                           write_loss_atlas, write_manifest, write_plan_atlas)
+    from .compute import Architecture
+    from .fitfile import load_fit
+    from .sweep import load_sweep
+
+    sweep = load_sweep(args.sweep, output=args.output)
+    record = load_fit(sweep.law, law="distillation")
+    laws = planning_laws(sweep.law, Architecture())
+    sizes = loss_plan_sizes(sweep)
+    if args.dry_run:
+        for name, (rows, columns) in sizes.items():
+            # Upper bound: 8 bytes a value before compression (zstd typically halves it).
+            print(f"{name} atlas: {rows:,} rows x {columns} columns, at most {rows * columns * 8 / 1e9:.2f} GB "
+                  f"uncompressed, about {rows / NOMINAL_ROWS_PER_SECOND:.0f}s on 2 CPU cores")
+        print(f"output: {sweep.output}")
+        return 0
+    metadata = atlas_metadata(sweep, {"law": "distillation", "params": record["params"],
+                                      "supervised": record["supervised"], "source": sweep.law})
+    prepare_folder(sweep, metadata)
+    t0 = time.perf_counter()
+    tables = {}
+    if sweep.loss_axes is not None:
+        tables["loss"] = write_loss_atlas(sweep, laws, metadata, progress=args.progress or None)
+    if sweep.plan_axes is not None:
+        tables["plan"] = write_plan_atlas(sweep, laws, metadata)
+    manifest = write_manifest(sweep, metadata, tables)
+    elapsed = time.perf_counter() - t0
+    for name, entries in tables.items():
+        rows = sum(e["rows"] for e in entries)
+        print(f"{name} atlas: {rows:,} rows in {len(entries)} files under {sweep.output / name}")
+    print(f"wrote {manifest} in {elapsed:.1f}s")
+    print(f"read it with: pandas.read_parquet('{sweep.output / 'loss'}') or duckdb "
+          f"\"SELECT * FROM '{sweep.output}/loss/**/*.parquet'\"")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distlaw", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"distlaw {__version__}")
@@ -497,6 +536,13 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--n-vocab", type=float, default=32768.0, help="vocabulary size for F(N)")
     plan.add_argument("--aspect-ratio", type=float, default=128.0, help="d_model / n_layers for F(N)")
     plan.set_defaults(func=cmd_plan)
+
+    atlas = sub.add_parser("atlas", help="evaluate a sweep's grids into partitioned Parquet (resumable)")
+    atlas.add_argument("sweep", help="a sweep file (TOML), e.g. sweeps/paper.toml")
+    atlas.add_argument("-o", "--output", help="output folder (default: the sweep's 'output' key)")
+    atlas.add_argument("--dry-run", action="store_true", help="print rows, bytes and time; write nothing")
+    atlas.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    atlas.set_defaults(func=cmd_atlas)
 
     demo = sub.add_parser("demo", help="the built-in default: fit tables drawn from the paper's laws")
     demo.add_argument("-o", "--output", default="distlaw-demo", help="folder for tables and fits")

@@ -1,0 +1,127 @@
+"""Atlases: the fitted laws evaluated over dense grids, chunk by chunk (pure JAX; no I/O here).
+
+A loss-atlas row is one grid point (N_S, D_S, N_T, D_T) or (N_S, D_S, L_T): the teacher's loss
+L_T = L(N_T, D_T), the student's supervised loss Ltilde_S = L(N_S, D_S), the distilled
+student's loss L_S (Eq. 8), and the FLOPs of each scenario (Eq. 9). Rows enumerate the grid in
+C order (the last axis fastest); one hive partition holds one student size. A chunk is a
+contiguous block of one partition's rows, computed from its start index on the device, so no
+host array ever holds the grid, and a 1e9-point grid runs in the memory of one chunk.
+
+On several devices the chunk's rows are split over them with ``jax.sharding`` (the row index is
+sharded, everything else follows); every row is computed by the same elementwise program, so
+the rows are identical whatever the device count.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .compute import SCENARIOS, distillation_flops
+from .laws import distillation_log_loss, supervised_log_loss
+from .planning import PlanningLaws
+
+
+def flops_column(name: str) -> str:
+    """``best-case`` -> ``flops_best_case``."""
+    return "flops_" + name.replace("-", "_")
+
+
+def loss_columns(teacher_sizes: bool) -> tuple[str, ...]:
+    """Column order of the loss atlas (teacher sizes known, or teacher loss as an axis)."""
+    inputs = (("student_params", "student_tokens", "teacher_params", "teacher_tokens") if teacher_sizes
+              else ("student_params", "student_tokens"))
+    flops = tuple(flops_column(s) for s in SCENARIOS) if teacher_sizes else (flops_column("best-case"),)
+    return (*inputs, "teacher_loss", "supervised_loss", "student_loss", *flops)
+
+
+def mesh_sharding(devices=None):
+    """A 1-D sharding of rows over all visible devices (None on one device)."""
+    devices = jax.devices() if devices is None else devices
+    if len(devices) < 2:
+        return None
+    mesh = jax.sharding.Mesh(np.array(devices), ("rows",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("rows"))
+
+
+@partial(jax.jit, static_argnames=("size", "sharding"))
+def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, *, size: int, sharding=None) -> dict:
+    """Rows ``start .. start + size`` of one student size's block of the loss atlas.
+
+    Args:
+      laws: the supervised and distillation coefficients and the compute model.
+      n_s: the partition's student size N_S.
+      inner_axes: (D_S, N_T, D_T) or (D_S, L_T) axis values.
+      start: first row (within the partition); rows past the end repeat the last one and are
+        dropped by the caller.
+    Returns:
+      ``{column: array[size]}`` in float64.
+    """
+    shape = tuple(a.shape[0] for a in inner_axes)
+    total = int(np.prod(shape))
+    row = jnp.minimum(start + jnp.arange(size), total - 1)
+    if sharding is not None:
+        row = jax.lax.with_sharding_constraint(row, sharding)
+    index = jnp.unravel_index(row, shape)
+    values = [axis[i] for axis, i in zip(inner_axes, index, strict=True)]
+    d_s = values[0]
+    n_s = jnp.full_like(d_s, n_s)
+    log_n_s, log_d_s = jnp.log(n_s), jnp.log(d_s)
+    log_l_sup = supervised_log_loss(laws.supervised, log_n_s, log_d_s)
+    out = {"student_params": n_s, "student_tokens": d_s}
+    if len(values) == 3:
+        n_t, d_t = values[1], values[2]
+        out.update(teacher_params=n_t, teacher_tokens=d_t)
+        log_l_t = supervised_log_loss(laws.supervised, jnp.log(n_t), jnp.log(d_t))
+    else:
+        n_t = d_t = None
+        log_l_t = jnp.log(values[1])
+    out.update(teacher_loss=jnp.exp(log_l_t), supervised_loss=jnp.exp(log_l_sup),
+               student_loss=jnp.exp(distillation_log_loss(laws.distillation, log_n_s, log_d_s, log_l_t, log_l_sup)))
+    for name, s in SCENARIOS.items():
+        if n_t is None and name != "best-case":
+            continue
+        teacher = (n_t, d_t) if n_t is not None else (n_s, d_s)  # unused when the deltas are 0
+        out[flops_column(name)] = distillation_flops(n_s, d_s, *teacher, s.delta_lgt, s.delta_pre, laws.arch)
+    return out
+
+
+def numpy_loss_rows(laws: PlanningLaws, n_s: float, inner_axes) -> dict:
+    """The same rows as :func:`loss_chunk` for a whole partition, in plain NumPy (the obvious way).
+
+    The benchmark's baseline and the tests' slow reference.
+    """
+    from .compute import forward_flops
+
+    grids = np.meshgrid(*inner_axes, indexing="ij")
+    d_s = grids[0].ravel()
+    n = np.full_like(d_s, n_s)
+    sup = {f: float(v) for f, v in zip(laws.supervised._fields, laws.supervised, strict=True)}
+    dist = {f: float(v) for f, v in zip(laws.distillation._fields, laws.distillation, strict=True)}
+
+    def supervised(n, d):
+        return sup_e + (np.exp(sup["log_a"]) / n ** sup["alpha"] + np.exp(sup["log_b"]) / d ** sup["beta"]) ** sup["gamma"]
+
+    sup_e = np.exp(sup["log_e"])
+    l_sup = supervised(n, d_s)
+    out = {"student_params": n, "student_tokens": d_s}
+    if len(inner_axes) == 3:
+        n_t, d_t = grids[1].ravel(), grids[2].ravel()
+        out.update(teacher_params=n_t, teacher_tokens=d_t)
+        l_t = supervised(n_t, d_t)
+    else:
+        l_t = grids[1].ravel()
+    reducible = (np.exp(dist["log_a"]) / n ** dist["alpha"] + np.exp(dist["log_b"]) / d_s ** dist["beta"]) ** dist["gamma"]
+    gap = (1 + (l_t / (l_sup * np.exp(dist["log_d1"]))) ** (1 / dist["f1"])) ** (-dist["c1"] * dist["f1"])
+    out.update(teacher_loss=l_t, supervised_loss=l_sup, student_loss=l_t + l_t ** (-dist["c0"]) * gap * reducible)
+    f_s = np.asarray(forward_flops(n_s, laws.arch))
+    if len(inner_axes) == 3:
+        f_t = np.asarray(forward_flops(out["teacher_params"], laws.arch))
+        for name, s in SCENARIOS.items():
+            out[flops_column(name)] = 3 * f_s * d_s + f_t * (s.delta_lgt * d_s + s.delta_pre * 3 * out["teacher_tokens"])
+    else:
+        out[flops_column("best-case")] = 3 * f_s * d_s
+    return out

@@ -1,0 +1,259 @@
+"""Writing atlases as partitioned Parquet datasets: the one module that talks to pyarrow for them.
+
+Layout of an atlas folder::
+
+    loss/student_size_index=3/part-00000.parquet   # hive partitions, zstd, one declared schema
+    plan/scenario=best-case/part-00000.parquet
+    manifest.json                                  # files, rows, sha256 of each, the sweep, the law
+    .distlaw-sweep.json                            # which sweep this folder belongs to (for resume)
+
+Files appear atomically (a temporary name, then a rename), so a run killed at any moment leaves
+only whole files; started again, it skips the chunks whose files exist and ends with the same
+rows as an uninterrupted run. Device compute overlaps writing: while one chunk is compressed
+and written on a background thread, the next is computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from .atlas import flops_column, loss_chunk, loss_columns, mesh_sharding
+from .compute import SCENARIOS
+from .sweep import Sweep
+
+UNITS = {
+    "student_params": "parameters (non-embedding)",
+    "teacher_params": "parameters (non-embedding)",
+    "student_tokens": "tokens",
+    "teacher_tokens": "tokens",
+    "teacher_loss": "nats per token",
+    "supervised_loss": "nats per token",
+    "student_loss": "nats per token",
+    "budget": "FLOPs",
+    "compute_optimal_params": "parameters (non-embedding)",
+    "compute_optimal_tokens": "tokens",
+    "compute_optimal_loss": "nats per token",
+    **{flops_column(s): "FLOPs" for s in SCENARIOS},
+}
+DESCRIPTIONS = {
+    "supervised_loss": "Ltilde_S: the student's loss if trained supervised on the same tokens",
+    "student_loss": "L_S: the distilled student's loss (Eq. 8)",
+    "teacher_loss": "L_T: the teacher's loss (supervised law at N_T, D_T, or the grid value)",
+    **{flops_column(s): f"total FLOPs in the {s} scenario (Eq. 9)" for s in SCENARIOS},
+}
+# Rows per second of a full loss-atlas run on the 2-core development machine (benchmarks/README.md),
+# used by --dry-run for its time estimate.
+NOMINAL_ROWS_PER_SECOND = 4e6
+
+
+def field(name: str, type_: pa.DataType = pa.float64()) -> pa.Field:
+    meta = {"unit": UNITS.get(name, "")}
+    if name in DESCRIPTIONS:
+        meta["description"] = DESCRIPTIONS[name]
+    return pa.field(name, type_, nullable=name not in ("student_params", "budget"), metadata=meta)
+
+
+def loss_schema(teacher_sizes: bool, metadata: dict) -> pa.Schema:
+    return pa.schema([field(c) for c in loss_columns(teacher_sizes)], metadata={"distlaw": json.dumps(metadata)})
+
+
+def plan_schema(metadata: dict) -> pa.Schema:
+    split = pa.struct([("student", pa.float64()), ("logits", pa.float64()), ("pretraining", pa.float64())])
+    fields = [field("student_params"), field("budget"), field("student_tokens"), field("teacher_params"),
+              field("teacher_tokens"), field("teacher_loss"), field("student_loss"), field("supervised_loss"),
+              field("on_bound", pa.list_(pa.string())), field("feasible", pa.bool_()),
+              field("flops_split", split), field("compute_optimal_params"), field("compute_optimal_tokens"),
+              field("compute_optimal_loss")]
+    return pa.schema(fields, metadata={"distlaw": json.dumps(metadata)})
+
+
+def _atomic_write(table: pa.Table, path: Path) -> str:
+    """Write ``table`` to ``path`` via a temporary file and a rename; returns its sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        digest = _sha256(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return digest
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Progress:
+    """A progress line on stderr (rows, rate, time left) when it is a terminal or forced."""
+
+    def __init__(self, label: str, total: int, enabled: bool | None = None):
+        self.label, self.total, self.done = label, total, 0
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.start = time.perf_counter()
+
+    def advance(self, rows: int) -> None:
+        self.done += rows
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else float("nan")
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,} rows"
+                         f"  {rate / 1e6:.1f}M rows/s  {left:.0f}s left ")
+        if self.done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def loss_plan_sizes(sweep: Sweep) -> dict:
+    """Rows and columns of each table of a sweep (for --dry-run and progress)."""
+    out = {}
+    if sweep.loss_axes is not None:
+        rows = int(np.prod([len(a) for a in sweep.loss_axes.values()]))
+        out["loss"] = (rows, len(loss_columns("teacher_params" in sweep.loss_axes)))
+    if sweep.plan_axes is not None:
+        rows = int(np.prod([len(a) for a in sweep.plan_axes.values()])) * len(sweep.scenarios)
+        out["plan"] = (rows, 14)
+    return out
+
+
+def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None = None) -> list[dict]:
+    """Evaluate and write the loss atlas of ``sweep``; returns the manifest entries of its files."""
+    import jax
+    import jax.numpy as jnp
+
+    axes = sweep.loss_axes
+    names = list(axes)
+    teacher_sizes = "teacher_params" in axes
+    inner = tuple(jnp.asarray(axes[n]) for n in names[1:])
+    rows_per_partition = int(np.prod([len(axes[n]) for n in names[1:]]))
+    sharding = mesh_sharding()
+    n_devices = 1 if sharding is None else len(jax.devices())
+    chunk = min(sweep.chunk_rows, rows_per_partition)
+    chunk = math.ceil(chunk / n_devices) * n_devices  # rows split evenly over the devices
+    schema = loss_schema(teacher_sizes, metadata)
+    root = sweep.output / "loss"
+    tasks = [(k, c) for k in range(len(axes["student_params"])) for c in range(math.ceil(rows_per_partition / chunk))]
+    bar = Progress("loss atlas", rows_per_partition * len(axes["student_params"]), progress)
+    entries = []
+
+    def path_of(k, c):
+        return root / f"student_size_index={k}" / f"part-{c:05d}.parquet"
+
+    def rows_in(c):
+        return min(chunk, rows_per_partition - c * chunk)
+
+    def write(k, c, columns):
+        n = rows_in(c)
+        table = pa.Table.from_arrays([pa.array(np.asarray(columns[name])[:n]) for name in schema.names], schema=schema)
+        return _atomic_write(table, path_of(k, c))
+
+    pending = None  # (k, c, future) of the write in flight
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        for k, c in tasks:
+            path = path_of(k, c)
+            if path.exists():  # resumed: this chunk was written by an earlier run
+                entries.append(_entry(sweep.output, path, rows_in(c), _sha256(path)))
+                bar.advance(rows_in(c))
+                continue
+            result = loss_chunk(laws, float(axes["student_params"][k]), inner, c * chunk, size=chunk,
+                                sharding=sharding)  # dispatched asynchronously
+            if pending is not None:
+                entries.append(_finish(sweep.output, pending, bar))
+            host = {name: np.asarray(result[name]) for name in schema.names}
+            pending = (path_of(k, c), rows_in(c), writer.submit(write, k, c, host))
+        if pending is not None:
+            entries.append(_finish(sweep.output, pending, bar))
+    return sorted(entries, key=lambda e: e["path"])
+
+
+def _finish(root, pending, bar) -> dict:
+    path, rows, future = pending
+    digest = future.result()
+    bar.advance(rows)
+    return _entry(root, path, rows, digest)
+
+
+def _entry(root: Path, path: Path, rows: int, digest: str) -> dict:
+    return {"path": str(path.relative_to(root)), "rows": rows, "sha256": digest}
+
+
+def write_plan_atlas(sweep: Sweep, laws, metadata: dict) -> list[dict]:
+    """Solve and write the plan atlas: one partition per scenario (one file each)."""
+    from .compute import SCENARIOS as NAMED
+    from .planning import plan_table
+
+    schema = plan_schema(metadata)
+    entries = []
+    for name in sweep.scenarios:
+        path = sweep.output / "plan" / f"scenario={name}" / "part-00000.parquet"
+        if path.exists():
+            rows = pq.read_metadata(path).num_rows
+            entries.append(_entry(sweep.output, path, rows, _sha256(path)))
+            continue
+        scenario = None if name == "supervised" else NAMED[name]
+        rows = plan_table(laws, sweep.plan_axes["student_params"], sweep.plan_axes["budget"], [scenario])
+        columns = {f.name: [row.get(f.name) for row in rows] for f in schema}
+        table = pa.Table.from_pydict(columns, schema=schema)
+        entries.append(_entry(sweep.output, path, len(rows), _atomic_write(table, path)))
+    return entries
+
+
+def prepare_folder(sweep: Sweep, metadata: dict) -> None:
+    """Claim the output folder for this sweep, or refuse one that holds a different sweep."""
+    sweep.output.mkdir(parents=True, exist_ok=True)
+    for stray in sweep.output.rglob(".part-*.tmp"):  # left by a run killed mid-write
+        stray.unlink()
+    marker = sweep.output / ".distlaw-sweep.json"
+    if marker.exists():
+        held = json.loads(marker.read_text())
+        if held.get("content_hash") != metadata["content_hash"]:
+            raise ValueError(f"{sweep.output}: holds an atlas of a different sweep or law "
+                             "(remove it or choose another --output)")
+        return
+    _write_json(marker, {"content_hash": metadata["content_hash"], "sweep": str(sweep.path)})
+
+
+def write_manifest(sweep: Sweep, metadata: dict, tables: dict) -> Path:
+    manifest = {**metadata, "tables": {
+        name: {"rows": sum(e["rows"] for e in entries), "files": entries,
+               "partitioning": ["student_size_index"] if name == "loss" else ["scenario"]}
+        for name, entries in tables.items()}}
+    path = sweep.output / "manifest.json"
+    _write_json(path, manifest)
+    return path
+
+
+def _write_json(path: Path, obj) -> None:
+    from .fitfile import write_json
+
+    write_json(obj, path)
+
+
+def atlas_metadata(sweep: Sweep, law_record: dict) -> dict:
+    """What every file and the manifest say about their origin; ``content_hash`` identifies it."""
+    body = {"sweep": sweep.definition, "law": law_record, "distlaw_version": __version__}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return {**body, "content_hash": digest}

@@ -1,0 +1,146 @@
+"""Sweep files: the TOML that defines an atlas run. Parsed and checked here, once.
+
+A sweep names the law source, the output folder, the chunk size, and one table per section::
+
+    law = "paper"                  # or a distillation FIT.json
+    output = "atlas/paper"         # relative to the sweep file's folder
+    chunk_rows = 1048576
+
+    [loss]                         # the loss atlas: L_S, L_T, Ltilde_S and the FLOPs of each scenario
+    student_params = {min = 143e6, max = 7.75e9, count = 16}
+    student_tokens = {min = 1e9, max = 1e13, count = 64}
+    teacher_params = {min = 143e6, max = 12.6e9, count = 32}
+    teacher_tokens = {min = 1e9, max = 1e13, count = 64}
+    # or, instead of teacher_params and teacher_tokens: teacher_loss = {min = 1.6, max = 3.0, count = 64}
+
+    [plan]                         # the plan atlas: compute-optimal allocation per (N_S, budget, scenario)
+    student_params = {min = 143e6, max = 7.75e9, count = 16}
+    budget = {min = 1e18, max = 1e25, count = 64}
+    scenarios = ["supervised", "best-case", "teacher-inference", "teacher-pretraining", "pretraining-inference"]
+
+Axes are log-spaced, ends included (``values = [...]`` lists them explicitly instead). Every
+error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+LOSS_AXES_TEACHER_SIZE = ("student_params", "student_tokens", "teacher_params", "teacher_tokens")
+LOSS_AXES_TEACHER_LOSS = ("student_params", "student_tokens", "teacher_loss")
+PLAN_AXES = ("student_params", "budget")
+SCENARIO_NAMES = ("supervised", "best-case", "teacher-inference", "teacher-pretraining", "pretraining-inference")
+_TOP_KEYS = {"law", "output", "chunk_rows", "loss", "plan"}
+
+
+class SweepError(ValueError):
+    """A sweep file that cannot be used; the message names the file and the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep: axes as float64 arrays, in the order the rows enumerate them."""
+
+    path: Path
+    law: str
+    output: Path
+    chunk_rows: int
+    loss_axes: dict | None  # name -> values
+    plan_axes: dict | None
+    scenarios: tuple[str, ...]
+    definition: dict  # the TOML as parsed, for the files' metadata
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the definition (canonical JSON): identifies what a folder holds."""
+        return hashlib.sha256(json.dumps(self.definition, sort_keys=True).encode()).hexdigest()
+
+
+def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
+    """Parse and check a sweep file; ``output`` overrides its ``output`` key."""
+    path = Path(path)
+    if not path.is_file():
+        raise SweepError(f"{path}: no such sweep file")
+    try:
+        definition = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SweepError(f"{path}: not valid TOML ({err})") from None
+    unknown = sorted(set(definition) - _TOP_KEYS)
+    if unknown:
+        raise SweepError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})")
+    law = definition.get("law", "paper")
+    if not isinstance(law, str):
+        raise SweepError(f"{path}: key 'law' must be 'paper' or a FIT.json path")
+    if law != "paper" and not Path(law).is_absolute():
+        law = str((path.parent / law).resolve()) if (path.parent / law).exists() else law
+    chunk_rows = definition.get("chunk_rows", 1 << 20)
+    if not isinstance(chunk_rows, int) or chunk_rows < 1024:
+        raise SweepError(f"{path}: key 'chunk_rows' must be an integer >= 1024, got {chunk_rows!r}")
+    out = Path(output) if output is not None else path.parent / definition.get("output", path.stem)
+    if "loss" not in definition and "plan" not in definition:
+        raise SweepError(f"{path}: a sweep needs a [loss] or a [plan] table")
+    loss_axes = plan_axes = None
+    scenarios: tuple[str, ...] = ()
+    if "loss" in definition:
+        table = definition["loss"]
+        names = LOSS_AXES_TEACHER_LOSS if "teacher_loss" in table else LOSS_AXES_TEACHER_SIZE
+        _no_extra(path, "loss", table, set(names))
+        loss_axes = {name: _axis(path, f"loss.{name}", table.get(name)) for name in names}
+    if "plan" in definition:
+        table = definition["plan"]
+        _no_extra(path, "plan", table, set(PLAN_AXES) | {"scenarios"})
+        plan_axes = {name: _axis(path, f"plan.{name}", table.get(name)) for name in PLAN_AXES}
+        scenarios = tuple(table.get("scenarios", SCENARIO_NAMES))
+        bad = [s for s in scenarios if s not in SCENARIO_NAMES]
+        if bad or not scenarios:
+            raise SweepError(f"{path}: key 'plan.scenarios': unknown scenario {bad[0] if bad else '(none)'!r} "
+                             f"(known: {', '.join(SCENARIO_NAMES)})")
+    return Sweep(path, law, out, chunk_rows, loss_axes, plan_axes, scenarios, definition)
+
+
+def _no_extra(path, section, table, allowed):
+    if not isinstance(table, dict):
+        raise SweepError(f"{path}: key {section!r} must be a table")
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise SweepError(f"{path}: unknown key '{section}.{extra[0]}' (known: {', '.join(sorted(allowed))})")
+
+
+def _axis(path, key, spec) -> np.ndarray:
+    """``{min, max, count}`` (log-spaced, ends included) or ``{values = [...]}`` -> float64 array."""
+    if spec is None:
+        raise SweepError(f"{path}: missing key {key!r}")
+    if not isinstance(spec, dict):
+        raise SweepError(f"{path}: key {key!r} must be a table like {{min = 1e9, max = 1e12, count = 16}}")
+    if "values" in spec:
+        values = spec["values"]
+        if set(spec) != {"values"} or not isinstance(values, list) or not values:
+            raise SweepError(f"{path}: key {key!r}: 'values' must be a non-empty list, alone")
+        try:
+            axis = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise SweepError(f"{path}: key '{key}.values' must hold numbers") from None
+    else:
+        missing = [k for k in ("min", "max", "count") if k not in spec]
+        extra = sorted(set(spec) - {"min", "max", "count"})
+        if missing or extra:
+            raise SweepError(f"{path}: key {key!r}: {'missing ' + repr(missing[0]) if missing else 'unknown ' + repr(extra[0])}"
+                             " (an axis is {min, max, count} or {values})")
+        lo, hi, count = spec["min"], spec["max"], spec["count"]
+        for name, value in (("min", lo), ("max", hi)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise SweepError(f"{path}: key '{key}.{name}' must be a number, got {value!r}")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise SweepError(f"{path}: key '{key}.count' must be a positive integer, got {count!r}")
+        if not (0 < lo <= hi) or (count == 1 and lo != hi):
+            raise SweepError(f"{path}: key {key!r}: need 0 < min <= max (and min == max for count = 1)")
+        axis = np.geomspace(float(lo), float(hi), count)
+    if not np.all(np.isfinite(axis)) or np.any(axis <= 0):
+        raise SweepError(f"{path}: key {key!r}: values must be positive and finite")
+    return axis

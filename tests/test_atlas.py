@@ -1,0 +1,159 @@
+"""Atlases: sweep files, rows against the laws and the planner, Parquet read-back, resume, devices."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from distlaw.cli import main
+from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
+from distlaw.sweep import SweepError, load_sweep
+
+SMALL = """
+law = "paper"
+output = "out"
+chunk_rows = 1024
+
+[loss]
+student_params = {min = 143e6, max = 7.75e9, count = 3}
+student_tokens = {min = 1e9, max = 1e13, count = 40}
+teacher_params = {min = 143e6, max = 12.6e9, count = 9}
+teacher_tokens = {min = 1e9, max = 1e13, count = 10}
+
+[plan]
+student_params = {values = [3e8, 1e9]}
+budget = {min = 1e20, max = 1e23, count = 4}
+scenarios = ["supervised", "best-case", "teacher-inference"]
+"""
+
+
+@pytest.fixture
+def sweep_file(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    return path
+
+
+def _file_hashes(root: Path) -> dict:
+    manifest = json.loads((root / "manifest.json").read_text())
+    return {e["path"]: e["sha256"] for table in manifest["tables"].values() for e in table["files"]}
+
+
+def test_atlas_rows_agree_with_the_laws_and_the_planner(sweep_file, tmp_path, capsys):
+    assert main(["atlas", str(sweep_file)]) == 0
+    out = tmp_path / "out"
+    loss = pd.read_parquet(out / "loss")
+    assert len(loss) == 3 * 40 * 9 * 10
+    sample = loss.sample(1000, random_state=0)
+    sup = LAWS["supervised"].from_natural(PAPER_SUPERVISED)
+    dist = LAWS["distillation"].from_natural(PAPER_DISTILLATION)
+    l_t = predict_loss(LAWS["supervised"], sup, sample.teacher_params.to_numpy(), sample.teacher_tokens.to_numpy())
+    np.testing.assert_allclose(sample.teacher_loss, l_t, rtol=1e-6)
+    l_s = predict_loss(LAWS["distillation"], dist, sample.student_params.to_numpy(), sample.student_tokens.to_numpy(),
+                       sample.teacher_loss.to_numpy(), supervised=sup)
+    np.testing.assert_allclose(sample.student_loss, l_s, rtol=1e-6)
+    # Every grid point once.
+    assert not loss.duplicated(["student_params", "student_tokens", "teacher_params", "teacher_tokens"]).any()
+    # The plan atlas holds the rows of `distlaw plan --json`.
+    capsys.readouterr()
+    assert main(["plan", "--student-params", "3e8,1e9", "--budget", "1e20:1e23:4", "--scenario", "teacher-inference",
+                 "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    plan = pd.read_parquet(out / "plan", filters=[("scenario", "==", "teacher-inference")])
+    assert len(plan) == len(planned) == 8
+    np.testing.assert_allclose(plan.student_loss, [r["student_loss"] for r in planned], rtol=1e-6)
+    np.testing.assert_allclose(plan.teacher_params, [r["teacher_params"] for r in planned], rtol=1e-6)
+
+
+def test_atlas_reads_back_with_pyarrow_and_duckdb(sweep_file, tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    assert main(["atlas", str(sweep_file)]) == 0
+    out = tmp_path / "out"
+    dataset = ds.dataset(out / "loss", partitioning="hive")
+    assert dataset.count_rows() == 10800
+    assert dataset.schema.field("student_loss").metadata[b"unit"] == b"nats per token"
+    assert dataset.schema.field("flops_best_case").metadata[b"unit"] == b"FLOPs"
+    meta = json.loads(dataset.schema.metadata[b"distlaw"])
+    assert meta["law"]["params"] == PAPER_DISTILLATION and "content_hash" in meta
+    (count,) = duckdb.sql(f"select count(*) from '{out}/loss/**/*.parquet'").fetchall()[0]
+    assert count == 10800
+    rows = duckdb.sql(f"select scenario, count(*) from read_parquet('{out}/plan/**/*.parquet', hive_partitioning=true) "
+                      "group by 1 order by 1").fetchall()
+    assert rows == [("best-case", 8), ("supervised", 8), ("teacher-inference", 8)]
+
+
+def test_dry_run_writes_nothing(sweep_file, tmp_path, capsys):
+    assert main(["atlas", str(sweep_file), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "10,800 rows" in printed and "24 rows" in printed
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text, key", [
+    ("law = 'paper'\nbogus = 1\n[loss]\n", "bogus"),
+    ("[loss]\nstudent_params = {min = 1e8, max = 1e9, count = 2}\n", "loss.student_tokens"),
+    ("[plan]\nstudent_params = {min = 1e8, max = 1e9, count = 0}\nbudget = {values = [1e20]}\n", "plan.student_params.count"),
+    ("[plan]\nstudent_params = {values = [1e9]}\nbudget = {min = -1, max = 1e20, count = 3}\n", "plan.budget"),
+    ("[plan]\nstudent_params = {values = [1e9]}\nbudget = {values = [1e20]}\nscenarios = ['nope']\n", "plan.scenarios"),
+    ("chunk_rows = 5\n[plan]\n", "chunk_rows"),
+])  # fmt: skip
+def test_bad_sweep_names_the_key(tmp_path, capsys, text, key):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SweepError, match=key.replace(".", r"\.")):
+        load_sweep(path)
+    assert main(["atlas", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert key in err and "bad.toml" in err
+
+
+def test_a_folder_of_another_sweep_is_refused(sweep_file, tmp_path, capsys):
+    assert main(["atlas", str(sweep_file)]) == 0
+    other = tmp_path / "other.toml"
+    other.write_text(SMALL.replace("count = 40", "count = 41"))
+    assert main(["atlas", str(other)]) == 2
+    assert "different sweep" in capsys.readouterr().err
+
+
+def _run_atlas(sweep: Path, output: Path, devices: int = 1, **popen):
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "DISTLAW_CACHE_DIR": ""}
+    command = [sys.executable, "-m", "distlaw", "atlas", str(sweep), "-o", str(output)]
+    if popen:
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    return None
+
+
+def test_one_and_four_devices_write_identical_rows(sweep_file, tmp_path):
+    _run_atlas(sweep_file, tmp_path / "one", devices=1)
+    _run_atlas(sweep_file, tmp_path / "four", devices=4)
+    assert _file_hashes(tmp_path / "one") == _file_hashes(tmp_path / "four")
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_equals_uninterrupted(tmp_path):
+    big = tmp_path / "big.toml"
+    big.write_text(SMALL.replace("count = 3}", "count = 12}").replace("count = 40}", "count = 200}"))
+    _run_atlas(big, tmp_path / "whole")
+    process = _run_atlas(big, tmp_path / "killed", popen=True)
+    loss = tmp_path / "killed" / "loss"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(loss.rglob("part-*.parquet"))) < 10:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    written = len(list(loss.rglob("part-*.parquet")))
+    assert 0 < written < 12 * 18, "the kill should land mid-run"
+    assert not (tmp_path / "killed" / "manifest.json").exists()
+    _run_atlas(big, tmp_path / "killed")
+    assert _file_hashes(tmp_path / "killed") == _file_hashes(tmp_path / "whole")
+    frame = pd.read_parquet(tmp_path / "killed" / "loss")
+    assert len(frame) == 12 * 200 * 9 * 10
