@@ -25,16 +25,16 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from distlaw.atlas import numpy_loss_rows  # noqa: E402
-from distlaw.atlas_io import atlas_metadata, loss_schema, write_loss_atlas  # noqa: E402
-from distlaw.cli import planning_laws  # noqa: E402
-from distlaw.compute import Architecture  # noqa: E402
-from distlaw.fitfile import load_fit  # noqa: E402
-from distlaw.sweep import load_sweep  # noqa: E402
+from distlaw.atlas import numpy_loss_rows
+from distlaw.atlas_io import atlas_metadata, loss_schema, write_loss_atlas
+from distlaw.cli import planning_laws
+from distlaw.compute import Architecture
+from distlaw.fitfile import load_fit
+from distlaw.sweep import load_sweep
 
 
 def main() -> None:

@@ -16,20 +16,20 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
+import argparse
+import platform
+import time
 
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from distlaw import planning  # noqa: E402
-from distlaw.compute import SCENARIOS  # noqa: E402
-from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED  # noqa: E402
-from distlaw.reference import slsqp_allocate  # noqa: E402
+from distlaw import planning
+from distlaw.compute import SCENARIOS
+from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED
+from distlaw.reference import slsqp_allocate
 
 
 def main() -> None:

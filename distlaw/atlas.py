@@ -125,3 +125,20 @@ def numpy_loss_rows(laws: PlanningLaws, n_s: float, inner_axes) -> dict:
     else:
         out[flops_column("best-case")] = 3 * f_s * d_s
     return out
+
+
+def iso_loss_lines(x, y, z, levels) -> list[tuple[float, int, np.ndarray, np.ndarray]]:
+    """Iso-loss lines of ``z[i, j]`` over the grid ``x[j]``, ``y[i]`` (drawn in log10 x and y).
+
+    Returns ``(level, path, xs, ys)`` per line piece, points in the grid's natural units. Lines
+    are traced in log space (the atlases' axes are log-spaced), by contourpy's marching squares.
+    """
+    import contourpy
+
+    generator = contourpy.contour_generator(np.log10(x), np.log10(y), np.ma.masked_invalid(z),
+                                            line_type=contourpy.LineType.Separate)
+    out = []
+    for level in levels:
+        for path, points in enumerate(generator.lines(float(level))):
+            out.append((float(level), path, 10 ** points[:, 0], 10 ** points[:, 1]))
+    return out

@@ -59,11 +59,11 @@ DESCRIPTIONS = {
 NOMINAL_ROWS_PER_SECOND = 4e6
 
 
-def field(name: str, type_: pa.DataType = pa.float64()) -> pa.Field:
+def field(name: str, type_: pa.DataType | None = None) -> pa.Field:
     meta = {"unit": UNITS.get(name, "")}
     if name in DESCRIPTIONS:
         meta["description"] = DESCRIPTIONS[name]
-    return pa.field(name, type_, nullable=name not in ("student_params", "budget"), metadata=meta)
+    return pa.field(name, type_ or pa.float64(), nullable=name not in ("student_params", "budget"), metadata=meta)
 
 
 def loss_schema(teacher_sizes: bool, metadata: dict) -> pa.Schema:
@@ -221,6 +221,46 @@ def write_plan_atlas(sweep: Sweep, laws, metadata: dict) -> list[dict]:
     return entries
 
 
+def contour_schema(metadata: dict) -> pa.Schema:
+    return pa.schema([pa.field("level", pa.float64(), metadata={"unit": "nats per token"}),
+                      pa.field("path", pa.int32(), metadata={"description": "line piece within the level"}),
+                      pa.field("point", pa.int32(), metadata={"description": "order along the line"}),
+                      pa.field("x", pa.float64(), metadata={"unit": "FLOPs", "description": "budget"}),
+                      pa.field("y", pa.float64(), metadata={"unit": "parameters (non-embedding)",
+                                                             "description": "student_params"})],
+                     metadata={"distlaw": json.dumps(metadata)})
+
+
+def write_contours(sweep: Sweep, metadata: dict, levels_step: float = 0.05) -> list[dict]:
+    """Iso-loss lines of the plan atlas's student loss over (budget, student size), per scenario."""
+    from .atlas import iso_loss_lines
+
+    schema = contour_schema(metadata)
+    plan = pq.read_table(sweep.output / "plan").to_pandas()
+    entries = []
+    n_s, budgets = sweep.plan_axes["student_params"], sweep.plan_axes["budget"]
+    for name in sweep.scenarios:
+        part = plan[plan["scenario"].astype(str) == name]
+        grid = part.pivot_table(index="student_params", columns="budget", values="student_loss")
+        grid = grid.reindex(index=n_s, columns=budgets).to_numpy()
+        finite = grid[np.isfinite(grid)]
+        if finite.size == 0:
+            continue
+        levels = np.arange(np.ceil(finite.min() / levels_step), np.floor(finite.max() / levels_step) + 1) * levels_step
+        lines = iso_loss_lines(budgets, n_s, grid, np.round(levels, 6))
+        columns = {"level": [], "path": [], "point": [], "x": [], "y": []}
+        for level, path, xs, ys in lines:
+            columns["level"] += [level] * len(xs)
+            columns["path"] += [path] * len(xs)
+            columns["point"] += list(range(len(xs)))
+            columns["x"] += xs.tolist()
+            columns["y"] += ys.tolist()
+        path = sweep.output / "contours" / f"scenario={name}" / "part-00000.parquet"
+        table = pa.Table.from_pydict(columns, schema=schema)
+        entries.append(_entry(sweep.output, path, table.num_rows, _atomic_write(table, path)))
+    return entries
+
+
 def prepare_folder(sweep: Sweep, metadata: dict) -> None:
     """Claim the output folder for this sweep, or refuse one that holds a different sweep."""
     sweep.output.mkdir(parents=True, exist_ok=True)
@@ -239,7 +279,7 @@ def prepare_folder(sweep: Sweep, metadata: dict) -> None:
 def write_manifest(sweep: Sweep, metadata: dict, tables: dict) -> Path:
     manifest = {**metadata, "tables": {
         name: {"rows": sum(e["rows"] for e in entries), "files": entries,
-               "partitioning": ["student_size_index"] if name == "loss" else ["scenario"]}
+               "partitioning": ["student_size_index"] if name in ("loss", "uncertainty") else ["scenario"]}
         for name, entries in tables.items()}}
     path = sweep.output / "manifest.json"
     _write_json(path, manifest)

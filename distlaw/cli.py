@@ -433,8 +433,16 @@ def cmd_plan(args) -> int:
 
 def cmd_atlas(args) -> int:
     _configure_jax()
-    from .atlas_io import (NOMINAL_ROWS_PER_SECOND, atlas_metadata, loss_plan_sizes, prepare_folder,
-                           write_loss_atlas, write_manifest, write_plan_atlas)
+    from .atlas_io import (
+        NOMINAL_ROWS_PER_SECOND,
+        atlas_metadata,
+        loss_plan_sizes,
+        prepare_folder,
+        write_contours,
+        write_loss_atlas,
+        write_manifest,
+        write_plan_atlas,
+    )
     from .compute import Architecture
     from .fitfile import load_fit
     from .sweep import load_sweep
@@ -459,6 +467,7 @@ def cmd_atlas(args) -> int:
         tables["loss"] = write_loss_atlas(sweep, laws, metadata, progress=args.progress or None)
     if sweep.plan_axes is not None:
         tables["plan"] = write_plan_atlas(sweep, laws, metadata)
+        tables["contours"] = write_contours(sweep, metadata)
     manifest = write_manifest(sweep, metadata, tables)
     elapsed = time.perf_counter() - t0
     for name, entries in tables.items():
@@ -467,6 +476,14 @@ def cmd_atlas(args) -> int:
     print(f"wrote {manifest} in {elapsed:.1f}s")
     print(f"read it with: pandas.read_parquet('{sweep.output / 'loss'}') or duckdb "
           f"\"SELECT * FROM '{sweep.output}/loss/**/*.parquet'\"")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .plots import plot
+
+    path = plot(args.atlas, args.kind, args.output, student_params=args.student_params)
+    print(f"wrote {path}")
     return 0
 
 
@@ -543,6 +560,13 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_argument("--dry-run", action="store_true", help="print rows, bytes and time; write nothing")
     atlas.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     atlas.set_defaults(func=cmd_atlas)
+
+    plot = sub.add_parser("plot", help="draw an atlas: contours, capacity-gap or budget-split (PNG)")
+    plot.add_argument("atlas", help="an atlas folder written by `distlaw atlas`")
+    plot.add_argument("--kind", required=True, choices=["contours", "capacity-gap", "budget-split"])
+    plot.add_argument("-o", "--output", required=True, metavar="FIG.png")
+    plot.add_argument("--student-params", type=float, help="student size for budget-split (nearest in the atlas)")
+    plot.set_defaults(func=cmd_plot)
 
     demo = sub.add_parser("demo", help="the built-in default: fit tables drawn from the paper's laws")
     demo.add_argument("-o", "--output", default="distlaw-demo", help="folder for tables and fits")

@@ -157,3 +157,30 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path):
     assert _file_hashes(tmp_path / "killed") == _file_hashes(tmp_path / "whole")
     frame = pd.read_parquet(tmp_path / "killed" / "loss")
     assert len(frame) == 12 * 200 * 9 * 10
+
+
+def test_contours_lie_on_their_levels(sweep_file, tmp_path):
+    assert main(["atlas", str(sweep_file)]) == 0
+    out = tmp_path / "out"
+    lines = pd.read_parquet(out / "contours")
+    plan = pd.read_parquet(out / "plan")
+    assert len(lines) and set(lines.columns) >= {"level", "path", "point", "x", "y", "scenario"}
+    for scenario in ("best-case", "supervised"):
+        part = plan[plan.scenario.astype(str) == scenario]
+        grid = part.pivot_table(index="student_params", columns="budget", values="student_loss")
+        x, y, z = np.log10(grid.columns.to_numpy()), np.log10(grid.index.to_numpy()), grid.to_numpy()
+        for row in lines[lines.scenario.astype(str) == scenario].itertuples():
+            # The level lies between the losses at the corners of the grid cell holding the point.
+            j = min(np.searchsorted(x, np.log10(row.x)) , len(x) - 1)
+            i = min(np.searchsorted(y, np.log10(row.y)), len(y) - 1)
+            corners = z[max(i - 1, 0): i + 1, max(j - 1, 0): j + 1]
+            assert corners.min() - 1e-9 <= row.level <= corners.max() + 1e-9
+
+
+@pytest.mark.parametrize("kind", ["contours", "capacity-gap", "budget-split"])
+def test_plots_are_written(sweep_file, tmp_path, kind):
+    pytest.importorskip("matplotlib")
+    assert main(["atlas", str(sweep_file)]) == 0
+    figure = tmp_path / f"{kind}.png"
+    assert main(["plot", str(tmp_path / "out"), "--kind", kind, "-o", str(figure)]) == 0
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000

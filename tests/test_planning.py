@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import FULL
+
 from distlaw import planning
 from distlaw.cli import main
 from distlaw.compute import SCENARIOS, Architecture, distillation_flops, forward_flops
