@@ -30,12 +30,18 @@ def flops_column(name: str) -> str:
     return "flops_" + name.replace("-", "_")
 
 
-def loss_columns(teacher_sizes: bool) -> tuple[str, ...]:
+def quantile_column(q: float) -> str:
+    """0.05 -> ``student_loss_p05``; 0.975 -> ``student_loss_p97_5``."""
+    text = f"{100 * q:.10g}".replace(".", "_")
+    return f"student_loss_p{text.zfill(2) if '_' not in text else text}"
+
+
+def loss_columns(teacher_sizes: bool, quantiles=()) -> tuple[str, ...]:
     """Column order of the loss atlas (teacher sizes known, or teacher loss as an axis)."""
     inputs = (("student_params", "student_tokens", "teacher_params", "teacher_tokens") if teacher_sizes
               else ("student_params", "student_tokens"))
     flops = tuple(flops_column(s) for s in SCENARIOS) if teacher_sizes else (flops_column("best-case"),)
-    return (*inputs, "teacher_loss", "supervised_loss", "student_loss", *flops)
+    return (*inputs, "teacher_loss", "supervised_loss", "student_loss", *map(quantile_column, quantiles), *flops)
 
 
 def mesh_sharding(devices=None):
@@ -47,8 +53,9 @@ def mesh_sharding(devices=None):
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("rows"))
 
 
-@partial(jax.jit, static_argnames=("size", "sharding"))
-def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, *, size: int, sharding=None) -> dict:
+@partial(jax.jit, static_argnames=("size", "sharding", "quantiles"))
+def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, samples=None, *, size: int, sharding=None,
+               quantiles=()) -> dict:
     """Rows ``start .. start + size`` of one student size's block of the loss atlas.
 
     Args:
@@ -57,6 +64,9 @@ def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, *, size: int, shardin
       inner_axes: (D_S, N_T, D_T) or (D_S, L_T) axis values.
       start: first row (within the partition); rows past the end repeat the last one and are
         dropped by the caller.
+      samples: ``[B, 9]`` bootstrap replicates of the distillation coefficients (optimizer
+        form); with ``quantiles``, L_S is evaluated under every replicate on the device and
+        reduced to those quantiles (the supervised law, and so L_T and Ltilde_S, stay fixed).
     Returns:
       ``{column: array[size]}`` in float64.
     """
@@ -81,6 +91,12 @@ def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, *, size: int, shardin
         log_l_t = jnp.log(values[1])
     out.update(teacher_loss=jnp.exp(log_l_t), supervised_loss=jnp.exp(log_l_sup),
                student_loss=jnp.exp(distillation_log_loss(laws.distillation, log_n_s, log_d_s, log_l_t, log_l_sup)))
+    if quantiles:
+        params_type = type(laws.distillation)
+        per_sample = jax.vmap(lambda p: distillation_log_loss(params_type(*p), log_n_s, log_d_s, log_l_t, log_l_sup))(
+            samples)
+        values = jnp.exp(jnp.quantile(per_sample, jnp.asarray(quantiles), axis=0))
+        out.update({quantile_column(q): v for q, v in zip(quantiles, values, strict=True)})
     for name, s in SCENARIOS.items():
         if n_t is None and name != "best-case":
             continue

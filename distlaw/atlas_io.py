@@ -66,8 +66,16 @@ def field(name: str, type_: pa.DataType | None = None) -> pa.Field:
     return pa.field(name, type_ or pa.float64(), nullable=name not in ("student_params", "budget"), metadata=meta)
 
 
-def loss_schema(teacher_sizes: bool, metadata: dict) -> pa.Schema:
-    return pa.schema([field(c) for c in loss_columns(teacher_sizes)], metadata={"distlaw": json.dumps(metadata)})
+def loss_schema(teacher_sizes: bool, metadata: dict, quantiles=()) -> pa.Schema:
+    columns = loss_columns(teacher_sizes, quantiles)
+    fields = []
+    for name in columns:
+        f = field(name)
+        if name.startswith("student_loss_p"):
+            f = f.with_metadata({"unit": "nats per token",
+                                 "description": "quantile of L_S over the fit's bootstrap replicates"})
+        fields.append(f)
+    return pa.schema(fields, metadata={"distlaw": json.dumps(metadata)})
 
 
 def plan_schema(metadata: dict) -> pa.Schema:
@@ -132,15 +140,19 @@ def loss_plan_sizes(sweep: Sweep) -> dict:
     out = {}
     if sweep.loss_axes is not None:
         rows = int(np.prod([len(a) for a in sweep.loss_axes.values()]))
-        out["loss"] = (rows, len(loss_columns("teacher_params" in sweep.loss_axes)))
+        out["loss"] = (rows, len(loss_columns("teacher_params" in sweep.loss_axes, sweep.quantiles)))
     if sweep.plan_axes is not None:
         rows = int(np.prod([len(a) for a in sweep.plan_axes.values()])) * len(sweep.scenarios)
         out["plan"] = (rows, 14)
     return out
 
 
-def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None = None) -> list[dict]:
-    """Evaluate and write the loss atlas of ``sweep``; returns the manifest entries of its files."""
+def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None = None, samples=None) -> list[dict]:
+    """Evaluate and write the loss atlas of ``sweep``; returns the manifest entries of its files.
+
+    With ``sweep.quantiles``, ``samples`` holds the bootstrap replicates; chunks then shrink so
+    that replicates x rows stays near 2^26 values on the device.
+    """
     import jax
     import jax.numpy as jnp
 
@@ -152,8 +164,11 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     sharding = mesh_sharding()
     n_devices = 1 if sharding is None else len(jax.devices())
     chunk = min(sweep.chunk_rows, rows_per_partition)
+    if sweep.quantiles:
+        chunk = min(chunk, max(1024, (1 << 26) // len(samples)))
+        samples = jnp.asarray(samples)
     chunk = math.ceil(chunk / n_devices) * n_devices  # rows split evenly over the devices
-    schema = loss_schema(teacher_sizes, metadata)
+    schema = loss_schema(teacher_sizes, metadata, sweep.quantiles)
     root = sweep.output / "loss"
     tasks = [(k, c) for k in range(len(axes["student_params"])) for c in range(math.ceil(rows_per_partition / chunk))]
     bar = Progress("loss atlas", rows_per_partition * len(axes["student_params"]), progress)
@@ -178,8 +193,8 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
                 entries.append(_entry(sweep.output, path, rows_in(c), _sha256(path)))
                 bar.advance(rows_in(c))
                 continue
-            result = loss_chunk(laws, float(axes["student_params"][k]), inner, c * chunk, size=chunk,
-                                sharding=sharding)  # dispatched asynchronously
+            result = loss_chunk(laws, float(axes["student_params"][k]), inner, c * chunk, samples, size=chunk,
+                                sharding=sharding, quantiles=sweep.quantiles)  # dispatched asynchronously
             if pending is not None:
                 entries.append(_finish(sweep.output, pending, bar))
             host = {name: np.asarray(result[name]) for name in schema.names}

@@ -157,7 +157,10 @@ def cmd_fit(args) -> int:
             spec, fitting.stack_data(problems), fits, args.bootstrap, seed=args.seed, ci=args.ci,
             delta=args.huber_delta, fixed=fixed, progress=_progress("bootstrap"),
         )
-        record.update(intervals=per_problem[0][0], ci=args.ci, bootstrap=args.bootstrap)
+        record.update(intervals=per_problem[0][0], ci=args.ci, bootstrap=args.bootstrap,
+                      # The replicates themselves, so atlases can draw per-point quantiles from them.
+                      bootstrap_samples={"names": list(spec.natural_names),
+                                         "values": per_problem[0][1].tolist()})
         for group, (intervals, _) in zip(record.get("groups", []), per_problem[1:], strict=True):
             group["intervals"] = intervals
         print(f"bootstrap: {args.bootstrap} resamples x {len(problems)} fit(s) in {time.perf_counter() - t1:.1f}s")
@@ -431,6 +434,18 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def bootstrap_samples(record: dict, source: str) -> np.ndarray:
+    """A distillation fit's bootstrap replicates in optimizer form, ``[B, 9]``."""
+    from .laws import LAWS
+
+    stored = record.get("bootstrap_samples")
+    if not stored:
+        raise UsageError(f"{source}: quantiles need a fit made with --bootstrap (no bootstrap_samples in it)")
+    spec = LAWS["distillation"]
+    return np.array([np.asarray(spec.from_natural(dict(zip(stored["names"], row, strict=True))), dtype=np.float64)
+                     for row in stored["values"]])
+
+
 def cmd_atlas(args) -> int:
     _configure_jax()
     from .atlas_io import (
@@ -458,13 +473,17 @@ def cmd_atlas(args) -> int:
                   f"uncompressed, about {rows / NOMINAL_ROWS_PER_SECOND:.0f}s on 2 CPU cores")
         print(f"output: {sweep.output}")
         return 0
+    samples = None
+    if sweep.quantiles:
+        samples = bootstrap_samples(record, sweep.law)
     metadata = atlas_metadata(sweep, {"law": "distillation", "params": record["params"],
-                                      "supervised": record["supervised"], "source": sweep.law})
+                                      "supervised": record["supervised"], "source": sweep.law,
+                                      "bootstrap_resamples": None if samples is None else len(samples)})
     prepare_folder(sweep, metadata)
     t0 = time.perf_counter()
     tables = {}
     if sweep.loss_axes is not None:
-        tables["loss"] = write_loss_atlas(sweep, laws, metadata, progress=args.progress or None)
+        tables["loss"] = write_loss_atlas(sweep, laws, metadata, progress=args.progress or None, samples=samples)
     if sweep.plan_axes is not None:
         tables["plan"] = write_plan_atlas(sweep, laws, metadata)
         tables["contours"] = write_contours(sweep, metadata)

@@ -12,6 +12,7 @@ A sweep names the law source, the output folder, the chunk size, and one table p
     teacher_params = {min = 143e6, max = 12.6e9, count = 32}
     teacher_tokens = {min = 1e9, max = 1e13, count = 64}
     # or, instead of teacher_params and teacher_tokens: teacher_loss = {min = 1.6, max = 3.0, count = 64}
+    # quantiles = [0.05, 0.5, 0.95]  # L_S quantiles over the bootstrap replicates of a fit
 
     [plan]                         # the plan atlas: compute-optimal allocation per (N_S, budget, scenario)
     student_params = {min = 143e6, max = 7.75e9, count = 16}
@@ -54,7 +55,8 @@ class Sweep:
     loss_axes: dict | None  # name -> values
     plan_axes: dict | None
     scenarios: tuple[str, ...]
-    definition: dict  # the TOML as parsed, for the files' metadata
+    definition: dict
+    quantiles: tuple[float, ...] = ()  # per-point quantiles of L_S over a fit's bootstrap replicates  # the TOML as parsed, for the files' metadata
 
     @property
     def digest(self) -> str:
@@ -90,8 +92,15 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
     if "loss" in definition:
         table = definition["loss"]
         names = LOSS_AXES_TEACHER_LOSS if "teacher_loss" in table else LOSS_AXES_TEACHER_SIZE
-        _no_extra(path, "loss", table, set(names))
+        _no_extra(path, "loss", table, set(names) | {"quantiles"})
         loss_axes = {name: _axis(path, f"loss.{name}", table.get(name)) for name in names}
+        quantiles = table.get("quantiles", [])
+        if (not isinstance(quantiles, list) or len(set(quantiles)) != len(quantiles)
+                or not all(isinstance(q, float) and 0 < q < 1 for q in quantiles)):
+            raise SweepError(f"{path}: key 'loss.quantiles' must be a list of distinct numbers in (0, 1), "
+                             f"like [0.05, 0.5, 0.95]")
+        if quantiles and law == "paper":
+            raise SweepError(f"{path}: key 'loss.quantiles' needs 'law' to be a fit made with --bootstrap")
     if "plan" in definition:
         table = definition["plan"]
         _no_extra(path, "plan", table, set(PLAN_AXES) | {"scenarios"})
@@ -101,7 +110,8 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
         if bad or not scenarios:
             raise SweepError(f"{path}: key 'plan.scenarios': unknown scenario {bad[0] if bad else '(none)'!r} "
                              f"(known: {', '.join(SCENARIO_NAMES)})")
-    return Sweep(path, law, out, chunk_rows, loss_axes, plan_axes, scenarios, definition)
+    quantiles = tuple(definition.get("loss", {}).get("quantiles", ()))
+    return Sweep(path, law, out, chunk_rows, loss_axes, plan_axes, scenarios, definition, quantiles)
 
 
 def _no_extra(path, section, table, allowed):

@@ -184,3 +184,42 @@ def test_plots_are_written(sweep_file, tmp_path, kind):
     figure = tmp_path / f"{kind}.png"
     assert main(["plot", str(tmp_path / "out"), "--kind", kind, "-o", str(figure)]) == 0
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_quantiles_from_a_bootstrapped_fit(tmp_path, capsys):
+    from distlaw.synthetic import distillation_table
+
+    runs = tmp_path / "runs.csv"
+    distillation_table(300, seed=3).to_csv(runs, index=False)
+    fit = tmp_path / "fit.json"
+    assert main(["fit", str(runs), "--law", "distillation", "--starts", "64", "--bootstrap", "12", "-o", str(fit)]) == 0
+    record = json.loads(fit.read_text())
+    sweep = tmp_path / "q.toml"
+    sweep.write_text(f"""
+law = "{fit}"
+output = "q"
+chunk_rows = 1024
+[loss]
+student_params = {{values = [5e8, 2e9]}}
+student_tokens = {{min = 1e10, max = 1e12, count = 30}}
+teacher_loss = {{min = 1.8, max = 2.6, count = 50}}
+quantiles = [0.05, 0.5, 0.95]
+""")
+    assert main(["atlas", str(sweep)]) == 0
+    frame = pd.read_parquet(tmp_path / "q" / "loss").sample(200, random_state=1)
+    sup = LAWS["supervised"].from_natural(record["supervised"])
+    dist = LAWS["distillation"]
+    names = record["bootstrap_samples"]["names"]
+    per_sample = np.array([
+        np.asarray(predict_loss(dist, dist.from_natural(dict(zip(names, row))), frame.student_params.to_numpy(),
+                                frame.student_tokens.to_numpy(), frame.teacher_loss.to_numpy(), supervised=sup))
+        for row in record["bootstrap_samples"]["values"]])
+    for q, column in ((0.05, "student_loss_p05"), (0.5, "student_loss_p50"), (0.95, "student_loss_p95")):
+        np.testing.assert_allclose(frame[column], np.quantile(per_sample, q, axis=0), rtol=1e-6)
+    assert np.all(frame.student_loss_p05 <= frame.student_loss_p95)
+    # A sweep asking for quantiles of the published law (no replicates) is refused.
+    sweep.write_text(sweep.read_text().replace(f'law = "{fit}"', 'law = "paper"'))
+    capsys.readouterr()
+    assert main(["atlas", str(sweep)]) == 2
+    assert "loss.quantiles" in capsys.readouterr().err
