@@ -147,11 +147,14 @@ def loss_plan_sizes(sweep: Sweep) -> dict:
     return out
 
 
-def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None = None, samples=None) -> list[dict]:
+def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None = None, samples=None,
+                     process: tuple[int, int] = (0, 1)) -> list[dict]:
     """Evaluate and write the loss atlas of ``sweep``; returns the manifest entries of its files.
 
     With ``sweep.quantiles``, ``samples`` holds the bootstrap replicates; chunks then shrink so
-    that replicates x rows stays near 2^26 values on the device.
+    that replicates x rows stays near 2^26 values on the device. ``process = (index, count)``
+    splits the work over processes (hosts): process i writes the partitions k with
+    k % count == i, on its own local devices, and nothing needs merging afterwards.
     """
     import jax
     import jax.numpy as jnp
@@ -161,8 +164,8 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     teacher_sizes = "teacher_params" in axes
     inner = tuple(jnp.asarray(axes[n]) for n in names[1:])
     rows_per_partition = int(np.prod([len(axes[n]) for n in names[1:]]))
-    sharding = mesh_sharding()
-    n_devices = 1 if sharding is None else len(jax.devices())
+    sharding = mesh_sharding(jax.local_devices())
+    n_devices = len(jax.local_devices()) if sharding is not None else 1
     chunk = min(sweep.chunk_rows, rows_per_partition)
     if sweep.quantiles:
         chunk = min(chunk, max(1024, (1 << 26) // len(samples)))
@@ -170,8 +173,10 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     chunk = math.ceil(chunk / n_devices) * n_devices  # rows split evenly over the devices
     schema = loss_schema(teacher_sizes, metadata, sweep.quantiles)
     root = sweep.output / "loss"
-    tasks = [(k, c) for k in range(len(axes["student_params"])) for c in range(math.ceil(rows_per_partition / chunk))]
-    bar = Progress("loss atlas", rows_per_partition * len(axes["student_params"]), progress)
+    index, count = process
+    partitions = [k for k in range(len(axes["student_params"])) if k % count == index]
+    tasks = [(k, c) for k in partitions for c in range(math.ceil(rows_per_partition / chunk))]
+    bar = Progress("loss atlas", rows_per_partition * len(partitions), progress)
     entries = []
 
     def path_of(k, c):
@@ -291,12 +296,13 @@ def prepare_folder(sweep: Sweep, metadata: dict) -> None:
     _write_json(marker, {"content_hash": metadata["content_hash"], "sweep": str(sweep.path)})
 
 
-def write_manifest(sweep: Sweep, metadata: dict, tables: dict) -> Path:
+def write_manifest(sweep: Sweep, metadata: dict, tables: dict, process: tuple[int, int] = (0, 1)) -> Path:
     manifest = {**metadata, "tables": {
         name: {"rows": sum(e["rows"] for e in entries), "files": entries,
                "partitioning": ["student_size_index"] if name in ("loss", "uncertainty") else ["scenario"]}
         for name, entries in tables.items()}}
-    path = sweep.output / "manifest.json"
+    index, count = process
+    path = sweep.output / ("manifest.json" if count == 1 else f"manifest.process-{index}-of-{count}.json")
     _write_json(path, manifest)
     return path
 

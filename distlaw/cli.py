@@ -446,6 +446,24 @@ def bootstrap_samples(record: dict, source: str) -> np.ndarray:
                      for row in stored["values"]])
 
 
+def _process(args) -> tuple[int, int]:
+    """(index, count) of this process among the atlas writers.
+
+    ``--distributed`` joins a ``jax.distributed`` cluster (coordinator from the environment, as
+    on SLURM or Cloud TPU) and takes its place there; ``--process-index/--process-count`` split
+    the work among independent processes (a job array) without any coordination.
+    """
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
+        return jax.process_index(), jax.process_count()
+    index, count = args.process_index, args.process_count
+    if count < 1 or not 0 <= index < count:
+        raise UsageError(f"--process-index must be in [0, --process-count), got {index} of {count}")
+    return index, count
+
+
 def cmd_atlas(args) -> int:
     _configure_jax()
     from .atlas_io import (
@@ -476,6 +494,7 @@ def cmd_atlas(args) -> int:
     samples = None
     if sweep.quantiles:
         samples = bootstrap_samples(record, sweep.law)
+    process = _process(args)
     metadata = atlas_metadata(sweep, {"law": "distillation", "params": record["params"],
                                       "supervised": record["supervised"], "source": sweep.law,
                                       "bootstrap_resamples": None if samples is None else len(samples)})
@@ -483,11 +502,12 @@ def cmd_atlas(args) -> int:
     t0 = time.perf_counter()
     tables = {}
     if sweep.loss_axes is not None:
-        tables["loss"] = write_loss_atlas(sweep, laws, metadata, progress=args.progress or None, samples=samples)
-    if sweep.plan_axes is not None:
+        tables["loss"] = write_loss_atlas(sweep, laws, metadata, progress=args.progress or None, samples=samples,
+                                          process=process)
+    if sweep.plan_axes is not None and process[0] == 0:  # small: the first process writes it
         tables["plan"] = write_plan_atlas(sweep, laws, metadata)
         tables["contours"] = write_contours(sweep, metadata)
-    manifest = write_manifest(sweep, metadata, tables)
+    manifest = write_manifest(sweep, metadata, tables, process)
     elapsed = time.perf_counter() - t0
     for name, entries in tables.items():
         rows = sum(e["rows"] for e in entries)
@@ -578,6 +598,10 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_argument("-o", "--output", help="output folder (default: the sweep's 'output' key)")
     atlas.add_argument("--dry-run", action="store_true", help="print rows, bytes and time; write nothing")
     atlas.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    atlas.add_argument("--distributed", action="store_true",
+                       help="join a jax.distributed cluster; each process writes its share of the files")
+    atlas.add_argument("--process-index", type=int, default=0, help="this process's share (with --process-count)")
+    atlas.add_argument("--process-count", type=int, default=1, help="processes splitting the atlas")
     atlas.set_defaults(func=cmd_atlas)
 
     plot = sub.add_parser("plot", help="draw an atlas: contours, capacity-gap or budget-split (PNG)")

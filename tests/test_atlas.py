@@ -223,3 +223,17 @@ quantiles = [0.05, 0.5, 0.95]
     capsys.readouterr()
     assert main(["atlas", str(sweep)]) == 2
     assert "loss.quantiles" in capsys.readouterr().err
+
+
+def test_processes_split_the_atlas_without_merging(sweep_file, tmp_path):
+    assert main(["atlas", str(sweep_file), "-o", str(tmp_path / "whole")]) == 0
+    for index in (0, 1):
+        assert main(["atlas", str(sweep_file), "-o", str(tmp_path / "split"), "--process-index", str(index),
+                     "--process-count", "2"]) == 0
+    whole = _file_hashes(tmp_path / "whole")
+    split = {}
+    for index in (0, 1):
+        manifest = json.loads((tmp_path / "split" / f"manifest.process-{index}-of-2.json").read_text())
+        for table in manifest["tables"].values():
+            split.update({e["path"]: e["sha256"] for e in table["files"]})
+    assert split == whole
