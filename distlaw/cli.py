@@ -115,7 +115,7 @@ def cmd_fit(args) -> int:
     if args.holdout:
         try:
             holdout_mask = frame.eval(args.holdout).to_numpy(dtype=bool)
-        except Exception as err:  # pandas raises many kinds
+        except Exception as err:  # noqa: BLE001 -- pandas' eval raises many kinds; all are bad input
             raise UsageError(f"--holdout {args.holdout!r}: {err}") from None
         if holdout_mask.all() or not holdout_mask.any():
             raise UsageError(f"--holdout {args.holdout!r} must select some runs but not all "
@@ -414,19 +414,19 @@ def cmd_plan(args) -> int:
         print(f"{'':>9} {c:>9.3g} {'(compute-optimal sup.)':<22} {ref['compute_optimal_tokens']:>9.3g} "
               f"N*={ref['compute_optimal_params']:.3g} (D*/N*={ref['compute_optimal_tokens'] / ref['compute_optimal_params']:.1f})"
               f"{'':>4}{ref['compute_optimal_loss']:>7.4f}")
-    for row in rows:
-        def g(key):
-            value = row[key]
-            return "-" if value is None else f"{value:.3g}"
+    def g(row, key):
+        value = row[key]
+        return "-" if value is None else f"{value:.3g}"
 
+    for row in rows:
         if row["student_loss"] is None:
             print(f"{row['student_params']:>9.3g} {row['budget']:>9.3g} {row['scenario']:<22} "
                   "infeasible: the budget cannot train the student on 1e6 tokens")
             continue
         split = row["flops_split"]
         split_text = "/".join(f"{100 * split[k]:.0f}%" for k in ("student", "logits", "pretraining"))
-        print(f"{row['student_params']:>9.3g} {row['budget']:>9.3g} {row['scenario']:<22} {g('student_tokens'):>9} "
-              f"{g('teacher_params'):>9} {g('teacher_tokens'):>9} "
+        print(f"{row['student_params']:>9.3g} {row['budget']:>9.3g} {row['scenario']:<22} {g(row, 'student_tokens'):>9} "
+              f"{g(row, 'teacher_params'):>9} {g(row, 'teacher_tokens'):>9} "
               f"{'-' if row['teacher_loss'] is None else format(row['teacher_loss'], '.4f'):>7} "
               f"{row['student_loss']:>7.4f} {row['supervised_loss']:>7.4f} "
               f"{row['student_loss'] - row['supervised_loss']:>+8.4f}  {split_text:<28} "

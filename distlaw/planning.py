@@ -273,8 +273,11 @@ def allocate(laws: PlanningLaws, student_params, budget, delta_lgt, delta_pre) -
     return jax.tree.map(lambda a: a.reshape(shape), flat)
 
 
-def _budget_for_loss(loss_at_log_budget, target, lo=jnp.log(1e15), hi=jnp.log(1e30), iterations=60):
-    """Smallest C in [lo, hi] (logs) with loss(C) <= target, by bisection (loss falls with C)."""
+def _budget_for_loss(loss_at_log_budget, target, lo=None, hi=None, iterations=60):
+    """Smallest C in [lo, hi] (logs; default 1e15 to 1e30 FLOPs) with loss(C) <= target, by
+    bisection (loss falls with C)."""
+    lo = jnp.log(1e15) if lo is None else lo
+    hi = jnp.log(1e30) if hi is None else hi
 
     def step(_, bracket):
         a, b = bracket
@@ -283,7 +286,7 @@ def _budget_for_loss(loss_at_log_budget, target, lo=jnp.log(1e15), hi=jnp.log(1e
         return jnp.where(ok, a, mid), jnp.where(ok, mid, b)
 
     reachable = loss_at_log_budget(hi) <= target
-    a, b = jax.lax.fori_loop(0, iterations, step, (lo, hi))
+    _, b = jax.lax.fori_loop(0, iterations, step, (lo, hi))
     return jnp.where(reachable, jnp.exp(b), jnp.inf)
 
 
@@ -361,7 +364,7 @@ def crossover_budget(laws: PlanningLaws, student_params, delta_lgt, delta_pre):
             supervised_ahead = gap(mid) <= 0
             return jnp.where(supervised_ahead, a_, mid), jnp.where(supervised_ahead, mid, b_)
 
-        a_, b_ = jax.lax.fori_loop(0, 50, step, (lo, hi))
+        _, b_ = jax.lax.fori_loop(0, 50, step, (lo, hi))
         return jnp.where(gap(lo) <= 0, jnp.exp(lo), jnp.where(gap(hi) > 0, jnp.inf, jnp.exp(b_)))
 
     flat = jax.lax.map(one, tuple(x.ravel() for x in args), batch_size=64)

@@ -293,7 +293,7 @@ def _as_float(value: Any) -> float | None:
 def _query(frame: pd.DataFrame, where: str, label: str) -> pd.DataFrame:
     try:
         return frame.query(where)
-    except Exception as exc:  # SyntaxError, NameError, TypeError, KeyError...: all mean a bad expression
+    except Exception as exc:  # noqa: BLE001 -- SyntaxError, NameError, KeyError...: all a bad expression
         raise RunTableError(f'{label}: bad --where expression "{where}": {_one_line(exc)}') from None
 
 
