@@ -91,44 +91,38 @@ def _argmin_grid(values):
     return k, values.ravel()[k]
 
 
-def zoom_minimize_1d(objective, lo, hi, coarse: int = 65, fine: int = 9, rounds: int = 14):
-    """Minimize ``objective(x)`` over [lo, hi] by a zoom grid; returns (x*, f*).
+def zoom_minimize(objective, lo, hi, coarse: int, fine: int = 9, rounds: int = 12):
+    """Minimize ``objective(*coordinates)`` over the box [lo, hi] by a zoom grid.
 
-    The first grid has ``coarse`` points; each later round ``fine`` points on the two cells
-    around the best point so far, clipped to [lo, hi].
+    ``lo``, ``hi`` are d-vectors; ``objective`` takes d broadcasting arrays. The first grid has
+    ``coarse`` points a side over the whole box; each of ``rounds`` later grids has ``fine``
+    points a side on the two cells around the best point so far, clipped to the box, so the box
+    narrows by (fine - 1) / 2 a round. Returns (x*, f*).
     """
-
-    def round_(carry, n):
-        a, b, best_x, best_f = carry
-        xs = jnp.linspace(a, b, n)
-        k, f = _argmin_grid(objective(xs))
-        x = xs[k]
-        better = f <= best_f
-        best_x, best_f = jnp.where(better, x, best_x), jnp.where(better, f, best_f)
-        step = (b - a) / (n - 1)
-        return (jnp.maximum(best_x - step, lo), jnp.minimum(best_x + step, hi), best_x, best_f)
-
-    carry = round_((lo, hi, lo, jnp.inf), coarse)
-    carry = jax.lax.fori_loop(0, rounds, lambda _, c: round_(c, fine), carry)
-    return carry[2], carry[3]
-
-
-def zoom_minimize_2d(objective, lo, hi, coarse: int = 33, fine: int = 9, rounds: int = 12):
-    """Minimize ``objective(y, z)`` (broadcasting) over the box [lo, hi] (2-vectors)."""
+    d = lo.shape[0]
 
     def round_(carry, n):
         a, b, best, best_f = carry
-        ys, zs = jnp.linspace(a[0], b[0], n), jnp.linspace(a[1], b[1], n)
-        k, f = _argmin_grid(objective(ys[:, None], zs[None, :]))
-        x = jnp.stack([ys[k // n], zs[k % n]])
+        axes = [jnp.linspace(a[i], b[i], n) for i in range(d)]
+        # Axis i varies along dimension i of the grid, so the objective sees an n^d grid.
+        grid = [ax.reshape((n,) + (1,) * (d - 1 - i)) for i, ax in enumerate(axes)]
+        k, f = _argmin_grid(objective(*grid))
+        index = jnp.unravel_index(k, (n,) * d)
+        x = jnp.stack([ax[i] for ax, i in zip(axes, index, strict=True)])
         better = f <= best_f
         best, best_f = jnp.where(better, x, best), jnp.where(better, f, best_f)
         step = (b - a) / (n - 1)
-        return (jnp.maximum(best - step, lo), jnp.minimum(best + step, hi), best, best_f)
+        return jnp.maximum(best - step, lo), jnp.minimum(best + step, hi), best, best_f
 
     carry = round_((lo, hi, lo, jnp.inf), coarse)
     carry = jax.lax.fori_loop(0, rounds, lambda _, c: round_(c, fine), carry)
     return carry[2], carry[3]
+
+
+def zoom_minimize_1d(objective, lo, hi, coarse: int = 65, rounds: int = 14):
+    """:func:`zoom_minimize` on an interval: ``objective(x)`` over [lo, hi] (scalars)."""
+    x, f = zoom_minimize(objective, jnp.reshape(lo, (1,)), jnp.reshape(hi, (1,)), coarse, rounds=rounds)
+    return x[0], f
 
 
 def newton_polish(objective, x, lo, hi, iterations: int = 30):
@@ -231,7 +225,7 @@ def _allocate_one(laws: PlanningLaws, n_s, budget, delta_lgt, delta_pre) -> Allo
         return jnp.where(feasible, _student_log_loss(laws, log_n_s, log_d_s, log_l_t), jnp.inf)
 
     lo, hi = jnp.array([LOG_MIN, LOG_MIN]), jnp.array([LOG_MAX, LOG_MAX])
-    x, _ = zoom_minimize_2d(objective, lo, hi)
+    x, _ = zoom_minimize(objective, lo, hi, coarse=33)
     (log_n_t, log_d_t), log_l_s = newton_polish(lambda v: objective(v[0], v[1]), x, lo, hi)
     raw_d_s = _log_student_tokens(laws, log_n_s, log_c, log_n_t, log_d_t, delta_lgt, delta_pre)
     log_d_s = jnp.minimum(raw_d_s, LOG_MAX)
