@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .compute import SCENARIOS, distillation_flops
+from .compute import SCENARIOS, flops_from_forward, forward_flops
 from .laws import distillation_log_loss, supervised_log_loss
 from .planning import PlanningLaws
 
@@ -72,23 +72,30 @@ def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, samples=None, *, size
     """
     shape = tuple(a.shape[0] for a in inner_axes)
     total = int(np.prod(shape))
+    # Tabulate what depends on fewer than all axes (Ltilde_S on D_S; L_T and F(N_T) on the
+    # teacher's axes) once per chunk, then gather: per row only the distillation law remains.
+    log_n_s = jnp.log(n_s)
+    d_s_axis = inner_axes[0]
+    log_l_sup_axis = supervised_log_loss(laws.supervised, log_n_s, jnp.log(d_s_axis))
+    teacher_sizes = len(inner_axes) == 3
+    if teacher_sizes:
+        n_t_axis, d_t_axis = inner_axes[1], inner_axes[2]
+        log_l_t_table = supervised_log_loss(laws.supervised, jnp.log(n_t_axis)[:, None], jnp.log(d_t_axis)[None, :])
+        f_t_axis = forward_flops(n_t_axis, laws.arch)
     row = jnp.minimum(start + jnp.arange(size), total - 1)
     if sharding is not None:
         row = jax.lax.with_sharding_constraint(row, sharding)
     index = jnp.unravel_index(row, shape)
-    values = [axis[i] for axis, i in zip(inner_axes, index, strict=True)]
-    d_s = values[0]
-    n_s = jnp.full_like(d_s, n_s)
-    log_n_s, log_d_s = jnp.log(n_s), jnp.log(d_s)
-    log_l_sup = supervised_log_loss(laws.supervised, log_n_s, log_d_s)
-    out = {"student_params": n_s, "student_tokens": d_s}
-    if len(values) == 3:
-        n_t, d_t = values[1], values[2]
+    d_s = d_s_axis[index[0]]
+    log_l_sup = log_l_sup_axis[index[0]]
+    out = {"student_params": jnp.full_like(d_s, n_s), "student_tokens": d_s}
+    if teacher_sizes:
+        n_t, d_t = n_t_axis[index[1]], d_t_axis[index[2]]
         out.update(teacher_params=n_t, teacher_tokens=d_t)
-        log_l_t = supervised_log_loss(laws.supervised, jnp.log(n_t), jnp.log(d_t))
+        log_l_t = log_l_t_table[index[1], index[2]]
     else:
-        n_t = d_t = None
-        log_l_t = jnp.log(values[1])
+        log_l_t = jnp.log(inner_axes[1][index[1]])
+    log_d_s = jnp.log(d_s)
     out.update(teacher_loss=jnp.exp(log_l_t), supervised_loss=jnp.exp(log_l_sup),
                student_loss=jnp.exp(distillation_log_loss(laws.distillation, log_n_s, log_d_s, log_l_t, log_l_sup)))
     if quantiles:
@@ -97,11 +104,12 @@ def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, samples=None, *, size
             samples)
         values = jnp.exp(jnp.quantile(per_sample, jnp.asarray(quantiles), axis=0))
         out.update({quantile_column(q): v for q, v in zip(quantiles, values, strict=True)})
+    f_s = forward_flops(n_s, laws.arch)
     for name, s in SCENARIOS.items():
-        if n_t is None and name != "best-case":
-            continue
-        teacher = (n_t, d_t) if n_t is not None else (n_s, d_s)  # unused when the deltas are 0
-        out[flops_column(name)] = distillation_flops(n_s, d_s, *teacher, s.delta_lgt, s.delta_pre, laws.arch)
+        if teacher_sizes:
+            out[flops_column(name)] = flops_from_forward(f_s, d_s, f_t_axis[index[1]], d_t, s.delta_lgt, s.delta_pre)
+        elif name == "best-case":  # without teacher sizes only the free teacher can be costed
+            out[flops_column(name)] = flops_from_forward(f_s, d_s, 0.0, 0.0, 0.0, 0.0)
     return out
 
 

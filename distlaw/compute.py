@@ -58,8 +58,12 @@ def training_flops(n, d, arch: Architecture = PAPER_ARCHITECTURE):
 
 def distillation_flops(n_s, d_s, n_t, d_t, delta_lgt, delta_pre, arch: Architecture = PAPER_ARCHITECTURE):
     """Eq. 9: student training, plus delta_lgt of the teacher's logits, plus delta_pre of its pretraining."""
-    f_t = forward_flops(n_t, arch)
-    return training_flops(n_s, d_s, arch) + f_t * (delta_lgt * d_s + delta_pre * 3.0 * d_t)
+    return flops_from_forward(forward_flops(n_s, arch), d_s, forward_flops(n_t, arch), d_t, delta_lgt, delta_pre)
+
+
+def flops_from_forward(f_s, d_s, f_t, d_t, delta_lgt, delta_pre):
+    """Eq. 9 from the forward FLOPs per token F(N_S), F(N_T) (for callers that tabulate F)."""
+    return 3.0 * f_s * d_s + f_t * (delta_lgt * d_s + delta_pre * 3.0 * d_t)
 
 
 class Scenario(NamedTuple):
