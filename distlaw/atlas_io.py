@@ -295,11 +295,16 @@ def write_contours(sweep: Sweep, metadata: dict, levels_step: float = 0.05) -> l
     return entries
 
 
-def prepare_folder(sweep: Sweep, metadata: dict) -> None:
-    """Claim the output folder for this sweep, or refuse one that holds a different sweep."""
+def prepare_folder(sweep: Sweep, metadata: dict, sole_writer: bool = True) -> None:
+    """Claim the output folder for this sweep, or refuse one that holds a different sweep.
+
+    A sole writer also removes temporary files left by a run killed mid-write (readers skip
+    them anyway: hidden names); with several processes one of them could be another's live file.
+    """
     sweep.output.mkdir(parents=True, exist_ok=True)
-    for stray in sweep.output.rglob(".part-*.tmp"):  # left by a run killed mid-write
-        stray.unlink()
+    if sole_writer:
+        for stray in sweep.output.rglob(".part-*.tmp"):
+            stray.unlink()
     marker = sweep.output / ".distlaw-sweep.json"
     if marker.exists():
         held = json.loads(marker.read_text())

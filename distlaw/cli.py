@@ -449,23 +449,29 @@ def bootstrap_samples(record: dict, source: str) -> np.ndarray:
 def _process(args) -> tuple[int, int]:
     """(index, count) of this process among the atlas writers.
 
-    ``--distributed`` joins a ``jax.distributed`` cluster (coordinator from the environment, as
-    on SLURM or Cloud TPU) and takes its place there; ``--process-index/--process-count`` split
-    the work among independent processes (a job array) without any coordination.
+    ``--distributed`` joins a ``jax.distributed`` cluster and takes its place there: with
+    ``--coordinator HOST:PORT`` (and ``--process-index/--process-count`` as this process's id
+    and the number of processes), or detected from the environment (SLURM, Cloud TPU, ...).
+    Without it, ``--process-index/--process-count`` split the work among independent processes
+    (a job array) without any coordination.
     """
-    if args.distributed:
-        import jax
-
-        jax.distributed.initialize()
-        return jax.process_index(), jax.process_count()
     index, count = args.process_index, args.process_count
     if count < 1 or not 0 <= index < count:
         raise UsageError(f"--process-index must be in [0, --process-count), got {index} of {count}")
+    if args.distributed:
+        import jax
+
+        if args.coordinator:
+            jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=count, process_id=index)
+        else:
+            jax.distributed.initialize()
+        return jax.process_index(), jax.process_count()
     return index, count
 
 
 def cmd_atlas(args) -> int:
     _configure_jax()
+    process = _process(args)  # first: jax.distributed must start before any JAX computation
     from .atlas_io import (
         NOMINAL_ROWS_PER_SECOND,
         atlas_metadata,
@@ -494,11 +500,10 @@ def cmd_atlas(args) -> int:
     samples = None
     if sweep.quantiles:
         samples = bootstrap_samples(record, sweep.law)
-    process = _process(args)
     metadata = atlas_metadata(sweep, {"law": "distillation", "params": record["params"],
                                       "supervised": record["supervised"], "source": sweep.law,
                                       "bootstrap_resamples": None if samples is None else len(samples)})
-    prepare_folder(sweep, metadata)
+    prepare_folder(sweep, metadata, sole_writer=process[1] == 1)
     t0 = time.perf_counter()
     tables = {}
     if sweep.loss_axes is not None:
@@ -600,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     atlas.add_argument("--distributed", action="store_true",
                        help="join a jax.distributed cluster; each process writes its share of the files")
+    atlas.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed: process 0's address")
     atlas.add_argument("--process-index", type=int, default=0, help="this process's share (with --process-count)")
     atlas.add_argument("--process-count", type=int, default=1, help="processes splitting the atlas")
     atlas.set_defaults(func=cmd_atlas)

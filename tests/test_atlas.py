@@ -237,3 +237,28 @@ def test_processes_split_the_atlas_without_merging(sweep_file, tmp_path):
         for table in manifest["tables"].values():
             split.update({e["path"]: e["sha256"] for e in table["files"]})
     assert split == whole
+
+
+@pytest.mark.slow
+def test_jax_distributed_processes_write_their_own_files(sweep_file, tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a free local port for the coordinator
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _run_atlas(sweep_file, tmp_path / "whole")
+    env = {**os.environ, "DISTLAW_CACHE_DIR": ""}
+    processes = [subprocess.Popen([sys.executable, "-m", "distlaw", "atlas", str(sweep_file), "-o", str(tmp_path / "dist"),
+                                   "--distributed", "--coordinator", f"127.0.0.1:{port}", "--process-count", "2",
+                                   "--process-index", str(i)], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE)
+                 for i in (0, 1)]
+    for process in processes:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err.decode()[-2000:]
+    split = {}
+    for i in (0, 1):
+        manifest = json.loads((tmp_path / "dist" / f"manifest.process-{i}-of-2.json").read_text())
+        for table in manifest["tables"].values():
+            split.update({e["path"]: e["sha256"] for e in table["files"]})
+    assert split == _file_hashes(tmp_path / "whole")
