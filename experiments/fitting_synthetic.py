@@ -1,0 +1,129 @@
+"""Fitting as the paper did it, on tables drawn from its own laws (spec sections 4 and 5).
+
+    python experiments/fitting_synthetic.py [--quick] [--out DIR]
+
+A supervised table (73 IsoFLOP-style runs, 0.5% log-normal noise) and a distillation table of
+the paper's design (697 runs over its three protocols, 0.3% noise, teacher losses from the
+supervised law) are drawn from the published coefficients. distlaw fits the supervised law,
+then the distillation law with Ltilde_S from that fit (the paper's order), bootstraps both, and
+runs the paper's weak-to-strong check: fit on the runs with L_S > 2.3, predict the rest.
+The published coefficients are the truth here, so the table says whether each 90% interval
+covers it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from _report import arguments, table, verdict  # noqa: E402
+
+from distlaw import bootstrap, fit, fit_data  # noqa: E402
+from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss  # noqa: E402
+from distlaw.starts import design_starts  # noqa: E402
+from distlaw.synthetic import chinchilla_table, distillation_table  # noqa: E402
+
+SUP, DIST = LAWS["supervised"], LAWS["distillation"]
+STRONG = 2.3  # the paper's split: fit on L_S > 2.3, predict L_S <= 2.3 (Appendix F)
+PUBLISHED_EXTRAPOLATION = 0.01  # "within 1% relative error"
+
+
+def coefficient_rows(spec, truth, result, intervals):
+    rows = []
+    for name in spec.natural_names:
+        lo, hi = intervals[name]
+        covered = lo <= truth[name] <= hi
+        flag = " (not identified)" if name in result.unidentified else ""
+        rows.append([name + flag, truth[name], result.natural[name], f"[{lo:.4g}, {hi:.4g}]",
+                     "yes" if covered else "no"])
+    return rows
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
+    n_boot = 16 if args.quick else 256
+    n_starts = 256 if args.quick else 2048
+    timings = {}
+
+    sup_runs = chinchilla_table(PAPER_SUPERVISED, 73, noise=0.005, seed=11)
+    sup_data = fit_data(SUP, sup_runs)
+    t = time.perf_counter()
+    sup_fit = fit(SUP, sup_data)
+    sup_intervals, _ = bootstrap(SUP, sup_data, sup_fit, n_boot, seed=1)
+    timings["supervised"] = time.perf_counter() - t
+    sup_params = SUP.params_type(*sup_fit.params)
+
+    runs = distillation_table(697, noise=0.003, seed=12)
+    strong = (runs.student_loss <= STRONG).to_numpy()
+    weak = runs[~strong]
+    dist_data = fit_data(DIST, weak, supervised=sup_params)
+    t = time.perf_counter()
+    dist_fit = fit(DIST, dist_data, design_starts(DIST, n_starts))
+    dist_intervals, _ = bootstrap(DIST, dist_data, dist_fit, n_boot, seed=2)
+    timings["distillation"] = time.perf_counter() - t
+
+    predicted = np.asarray(predict_loss(DIST, DIST.params_type(*dist_fit.params), runs.student_params.to_numpy(),
+                                        runs.student_tokens.to_numpy(), runs.teacher_loss.to_numpy(),
+                                        supervised=sup_params))
+    relative = predicted / runs.student_loss.to_numpy() - 1
+    held_max = float(np.max(np.abs(relative[strong])))
+
+    figure, ax = plt.subplots(figsize=(5.2, 5))
+    observed = runs.student_loss.to_numpy()
+    ax.scatter(observed[~strong], predicted[~strong], s=6, label=f"fitted (L_S > {STRONG}): {int((~strong).sum())} runs")
+    ax.scatter(observed[strong], predicted[strong], s=6, color="C3", label=f"held out (L_S <= {STRONG}): {int(strong.sum())} runs")
+    grid = np.linspace(observed.min(), observed.max(), 50)
+    ax.fill_between(grid, grid * 0.99, grid * 1.01, color="gray", alpha=0.3, label="1% band")
+    ax.plot(grid, grid, "k-", lw=0.8)
+    ax.set(xlabel="observed student loss (nats/token)", ylabel="predicted student loss (nats/token)",
+           title=f"Weak-to-strong extrapolation: held-out max error {held_max:.2%}")
+    ax.legend(fontsize=7)
+    figure.savefig(f"{args.out}/fitting_extrapolation.png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+
+    header = ["coefficient", "published (truth)", "distlaw fit", f"90% interval ({n_boot} resamples)", "covers truth"]
+    md = [
+        "## Fitting as the paper did it (synthetic tables from the published laws)",
+        "",
+        "Command: `python experiments/fitting_synthetic.py`. Supervised: 73 runs, 0.5% noise; distillation: "
+        f"697 runs of the paper's design, 0.3% noise, fitted on the {int((~strong).sum())} runs with L_S > {STRONG}, "
+        f"Ltilde_S from the supervised fit. Default starts ({n_starts} for distillation).",
+        "",
+        f"### Supervised law (fit + bootstrap: {timings['supervised']:.0f} s)",
+        "",
+        table(header, coefficient_rows(SUP, PAPER_SUPERVISED, sup_fit, sup_intervals)),
+        "",
+        f"### Distillation law (fit + bootstrap: {timings['distillation']:.0f} s)",
+        "",
+        table(header, coefficient_rows(DIST, PAPER_DISTILLATION, dist_fit, dist_intervals)),
+        "",
+        "Coefficients flagged *not identified* lie along near-flat directions of the objective: the data "
+        "pins down their combinations (the predictions), not each value. The paper's own c1 interval is "
+        "degenerate for the same reason.",
+        "",
+        "### Weak-to-strong extrapolation",
+        "",
+        table(["quantity", "published", "distlaw", "difference", "reproduced?"], [
+            ["max relative error on held-out strong runs", "<= 1%", f"{held_max:.3%}",
+             f"{held_max - PUBLISHED_EXTRAPOLATION:+.3%}", verdict(held_max <= PUBLISHED_EXTRAPOLATION)],
+            ["mean relative error on held-out runs", "(not given)", f"{np.mean(np.abs(relative[strong])):.3%}", "", ""],
+        ]),
+        "",
+        "![predicted against observed](fitting_extrapolation.png)",
+        "",
+    ]
+    with open(f"{args.out}/fitting_synthetic.md", "w") as handle:
+        handle.write("\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Run every experiment and assemble experiments/README.md from their reports.
+
+    python experiments/run_all.py [--quick] [--out DIR]
+
+Each experiment is its own script (run in its own process, so one failure does not hide the
+others); each writes OUT/NAME.md and its figures. The README puts the reports together, each
+result beside the published one, with the command that reproduces it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from os.path import relpath as os_relpath
+
+from _report import arguments
+
+HERE = Path(__file__).resolve().parent
+EXPERIMENTS = ["paper_coefficients", "fitting_synthetic", "real_runs", "errata"]
+
+INTRO = """# Experiments: distlaw beside the literature
+
+Every number below is computed by the scripts in this folder from distlaw's public API; the
+published value stands beside it, with the difference and a verdict. `python
+experiments/run_all.py` reruns all of them (under 30 minutes on 2 CPU cores) and rewrites this
+file; `--quick` runs small versions (the test suite does, in CI). Figures are in `results/`.
+"""
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
+    out = Path(args.out)
+    sections, summary = [], []
+    for name in EXPERIMENTS:
+        command = [sys.executable, str(HERE / f"{name}.py"), "--out", str(out)] + (["--quick"] if args.quick else [])
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        summary.append(f"| `{name}.py` | {'ok' if result.returncode == 0 else 'FAILED'} | {seconds:.0f} s |")
+        report = out / f"{name}.md"
+        if result.returncode == 0 and report.exists():
+            text = report.read_text()
+            # Figures are linked relative to the report; the README sits in experiments/.
+            target_dir = HERE if not args.quick else out
+            relative = Path(os_relpath(out, target_dir))
+            text = text.replace("](", f"]({relative.as_posix()}/")
+            sections.append(text)
+        else:
+            sections.append(f"## {name}\n\nFailed:\n\n```\n{result.stderr[-3000:]}\n```\n")
+        print(f"{name}: {'ok' if result.returncode == 0 else 'FAILED'} in {seconds:.0f}s", flush=True)
+    readme = "\n".join([INTRO, "| script | status | time |", "|---|---|---|", *summary, "", *sections])
+    target = HERE / "README.md" if not args.quick else out / "README.md"
+    target.write_text(readme)
+    print(f"wrote {target}")
+    if any("FAILED" in line for line in summary):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
