@@ -9,14 +9,14 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import numpy as np  # noqa: E402
-from _report import arguments, table, verdict  # noqa: E402
+import numpy as np
+from _report import arguments, table, verdict
 
-from distlaw import fit_data, planning  # noqa: E402
-from distlaw.compute import SCENARIOS, Architecture, forward_flops  # noqa: E402
-from distlaw.fitting import HuberObjective, identifiability  # noqa: E402
-from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss  # noqa: E402
-from distlaw.synthetic import distillation_table  # noqa: E402
+from distlaw import fit_data, planning
+from distlaw.compute import SCENARIOS, Architecture, forward_flops
+from distlaw.fitting import HuberObjective, identifiability
+from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
+from distlaw.synthetic import distillation_table
 
 SUP, DIST = LAWS["supervised"], LAWS["distillation"]
 # Spec section 3: F(1e8) = 3.3377e8, F(1e9) = 2.4544e9, F(1e10) = 2.1750e10 (with n_vocab = 32768).

@@ -19,17 +19,17 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from _report import arguments, table, verdict  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from _report import arguments, table, verdict
 
-from distlaw import bootstrap, fit, fit_data  # noqa: E402
-from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss  # noqa: E402
-from distlaw.starts import design_starts  # noqa: E402
-from distlaw.synthetic import chinchilla_table, distillation_table  # noqa: E402
+from distlaw import bootstrap, fit, fit_data
+from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
+from distlaw.starts import design_starts
+from distlaw.synthetic import chinchilla_table, distillation_table
 
 SUP, DIST = LAWS["supervised"], LAWS["distillation"]
 STRONG = 2.3  # the paper's split: fit on L_S > 2.3, predict L_S <= 2.3 (Appendix F)

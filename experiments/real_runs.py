@@ -21,13 +21,13 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import numpy as np  # noqa: E402
-from _report import arguments, table, verdict  # noqa: E402
+import numpy as np
+from _report import arguments, table, verdict
 
-from distlaw import bootstrap, fit, fit_data, planning, predict_loss  # noqa: E402
-from distlaw.compute import Architecture  # noqa: E402
-from distlaw.laws import LAWS, PAPER_DISTILLATION  # noqa: E402
-from distlaw.runs import read_runs  # noqa: E402
+from distlaw import bootstrap, fit, fit_data, planning, predict_loss
+from distlaw.compute import Architecture
+from distlaw.laws import LAWS, PAPER_DISTILLATION
+from distlaw.runs import read_runs
 
 CHIN = LAWS["chinchilla"]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
