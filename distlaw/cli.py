@@ -85,7 +85,7 @@ def _read(args, spec, extra_required=()):
 
 
 def cmd_fit(args) -> int:
-    jax = _configure_jax()
+    _configure_jax()
     from . import fitting, starts
     from .fitfile import load_fit, supervised_coefficients, write_json
     from .laws import LAWS, get_law
@@ -123,7 +123,7 @@ def cmd_fit(args) -> int:
     train = frame if holdout_mask is None else frame[~holdout_mask]
 
     def data_of(part):
-        return fitting.fit_data(spec, {c: part[c].to_numpy() for c in part.columns}, supervised=sup_params if supervised else None)
+        return fitting.fit_data(spec, part, supervised=sup_params if supervised else None)
 
     group_keys = []
     problems = [data_of(train)]
@@ -167,7 +167,6 @@ def cmd_fit(args) -> int:
     write_json(record, args.output)
     _print_summary(spec, record, elapsed)
     print(f"wrote {args.output}")
-    del jax
     return 0
 
 

@@ -30,3 +30,10 @@ def table(header: list[str], rows: list[list]) -> str:
 
 def verdict(ok: bool) -> str:
     return "reproduced" if ok else "**not reproduced**"
+
+
+def write_report(out: str, name: str, lines: list[str]) -> None:
+    """Write ``OUT/NAME.md`` (the runner assembles the README from these) and echo it."""
+    text = "\n".join(lines)
+    Path(out, f"{name}.md").write_text(text)
+    print(text)

@@ -10,7 +10,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np
-from _report import arguments, table, verdict
+from _report import arguments, table, verdict, write_report
 
 from distlaw import fit_data, planning
 from distlaw.compute import SCENARIOS, Architecture, forward_flops
@@ -106,9 +106,7 @@ def main() -> None:
         "distlaw fits gamma' (the law needs it).",
         "",
     ]
-    with open(f"{args.out}/errata.md", "w") as handle:
-        handle.write("\n".join(md))
-    print("\n".join(md))
+    write_report(args.out, "errata", md)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from _report import arguments, table, verdict
+from _report import arguments, table, verdict, write_report
 
 from distlaw import bootstrap, fit, fit_data
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
@@ -120,9 +120,7 @@ def main() -> None:
         "![predicted against observed](fitting_extrapolation.png)",
         "",
     ]
-    with open(f"{args.out}/fitting_synthetic.md", "w") as handle:
-        handle.write("\n".join(md))
-    print("\n".join(md))
+    write_report(args.out, "fitting_synthetic", md)
 
 
 if __name__ == "__main__":

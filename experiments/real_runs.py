@@ -22,7 +22,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np
-from _report import arguments, table, verdict
+from _report import arguments, table, verdict, write_report
 
 from distlaw import bootstrap, fit, fit_data, planning, predict_loss
 from distlaw.compute import Architecture
@@ -103,9 +103,7 @@ def main() -> None:
         md += ["### Muennighoff et al.: single-epoch runs", "", muennighoff(data, n_boot), "",
                "### Gadre et al.: predict the largest models from the smaller ones", "", gadre(data), "",
                "### Porian et al.: compute-optimal exponent per configuration", "", porian(data), ""]
-    with open(f"{args.out}/real_runs.md", "w") as handle:
-        handle.write("\n".join(md))
-    print("\n".join(md))
+    write_report(args.out, "real_runs", md)
 
 
 if __name__ == "__main__":
