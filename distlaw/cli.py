@@ -93,7 +93,7 @@ def cmd_fit(args) -> int:
     spec = get_law(args.law)
     table = _read(args, spec)
     frame = table.frame
-    supervised = None
+    supervised = sup_params = None
     if spec.name == "distillation":
         supervised = supervised_coefficients(args.supervised)
         sup_params = LAWS["supervised"].from_natural(supervised)
@@ -123,7 +123,7 @@ def cmd_fit(args) -> int:
     train = frame if holdout_mask is None else frame[~holdout_mask]
 
     def data_of(part):
-        return fitting.fit_data(spec, part, supervised=sup_params if supervised else None)
+        return fitting.fit_data(spec, part, supervised=sup_params)
 
     group_keys = []
     problems = [data_of(train)]
@@ -137,24 +137,25 @@ def cmd_fit(args) -> int:
             group_keys.append({c: _plain(v) for c, v in zip(columns, key, strict=True)})
             problems.append(data_of(part))
 
+    stacked = fitting.stack_data(problems)
     t0 = time.perf_counter()
-    fits = fitting.fit_many(spec, fitting.stack_data(problems), start_points, delta=args.huber_delta,
+    fits = fitting.fit_many(spec, stacked, start_points, delta=args.huber_delta,
                             fixed=fixed, progress=_progress("fit"))
     elapsed = time.perf_counter() - t0
     best = fits[0]
-    record = _fit_record(spec, best, args, supervised, table, start_points, fixed)
+    record = _fit_record(spec, best, args, supervised, table, fixed)
     if holdout_mask is not None:
         record["holdout"] = _holdout(spec, best, frame[holdout_mask], supervised, args.holdout)
     if group_keys:
         record["groups"] = [
-            {"key": key, **_fit_record(spec, f, args, None, None, start_points, fixed, brief=True)}
+            {"key": key, **_fit_record(spec, f, args, None, None, fixed, brief=True)}
             for key, f in zip(group_keys, fits[1:], strict=True)
         ]
     if args.bootstrap:
         t1 = time.perf_counter()
         # The pooled fit and every group's, all replicates in one batched call.
         per_problem = fitting.bootstrap_many(
-            spec, fitting.stack_data(problems), fits, args.bootstrap, seed=args.seed, ci=args.ci,
+            spec, stacked, fits, args.bootstrap, seed=args.seed, ci=args.ci,
             delta=args.huber_delta, fixed=fixed, progress=_progress("bootstrap"),
         )
         record.update(intervals=per_problem[0][0], ci=args.ci, bootstrap=args.bootstrap,
@@ -175,7 +176,7 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def _fit_record(spec, fit, args, supervised, table, start_points, fixed, brief=False) -> dict:
+def _fit_record(spec, fit, args, supervised, table, fixed, brief=False) -> dict:
     record = {
         "law": spec.name,
         "params": fit.natural,
