@@ -31,7 +31,7 @@ import optax
 
 from . import solver
 from .laws import LAWS, LawSpec, supervised_log_loss
-from .starts import design_starts
+from .starts import DEFAULT_STARTS, design_starts
 
 DEFAULT_HUBER_DELTA = 1e-4  # the paper's; Hoffmann et al. and Epoch used 1e-3
 CONVERGED_RTOL = 1e-6  # a start "reached the best optimum" within this relative objective
@@ -206,7 +206,7 @@ def fit_many(
 def fit(spec: LawSpec, data: FitData, starts: np.ndarray | None = None, **kwargs) -> FitResult:
     """Fit one data set from many starts (default: the law's default design). See :func:`fit_many`."""
     if starts is None:
-        starts = design_starts(spec, _default_count(spec))
+        starts = design_starts(spec, DEFAULT_STARTS[spec.name])
     stacked = jax.tree.map(lambda a: np.asarray(a)[None], data)
     return fit_many(spec, stacked, starts, **kwargs)[0]
 
@@ -220,12 +220,6 @@ def default_config(starts_per_problem: int) -> solver.SolverConfig:
     if starts_per_problem >= 256:
         return solver.SolverConfig(screen_steps=20, keep=0.1, min_keep=32)
     return solver.SolverConfig()
-
-
-def _default_count(spec: LawSpec) -> int:
-    from .starts import DEFAULT_STARTS
-
-    return DEFAULT_STARTS[spec.name]
 
 
 def _take(tree, q):
