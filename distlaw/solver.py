@@ -50,6 +50,10 @@ class SolverConfig(NamedTuple):
       gtol: ...or the largest gradient component is below gtol.
       memory_size: L-BFGS history length.
       max_linesearch_steps: bounds the zoom line search, and so the lock-step work of a step.
+      refine_linesearch_steps: the line-search cap after screening. Survivors restart with an
+        empty L-BFGS memory, whose first step (the raw negative gradient) can overshoot by
+        orders of magnitude near an optimum; 3 zoom steps cannot come back from that (measured:
+        survivors then stalled where screening left them), 8 almost always can.
       screen_steps: steps every start gets before screening (0: no screening).
       keep: fraction of each problem's starts kept after screening (at least ``min_keep``).
       min_keep: lower bound on survivors per problem.
@@ -62,6 +66,7 @@ class SolverConfig(NamedTuple):
     gtol: float = 1e-10
     memory_size: int = 10
     max_linesearch_steps: int = 3
+    refine_linesearch_steps: int = 8
     screen_steps: int = 0
     keep: float = 0.1
     min_keep: int = 8
@@ -236,7 +241,9 @@ def minimize_starts(
     stages = []
     if config.screen_steps > 0:
         stages.append(config._replace(max_steps=config.screen_steps))
-    stages.append(config)
+        stages.append(config._replace(max_linesearch_steps=config.refine_linesearch_steps))
+    else:
+        stages.append(config)
     queue = np.arange(n_starts)
     for stage_index, stage in enumerate(stages):
         _run_queue(objective, stage, queue, starts, out_params, out_value, out_status, out_steps,

@@ -198,3 +198,26 @@ def test_solver_reports_every_start():
     objective = fitting.HuberObjective("chinchilla", 1e-3)
     for i in range(0, 40, 7):
         assert float(objective(out.params[i], data)) == pytest.approx(out.value[i], rel=1e-12)
+
+
+def test_every_bootstrap_replicate_is_an_optimum_of_its_own_resample():
+    """Each replicate must move to a stationary point of its resampled objective (not stay at
+    the warm start), and SciPy from the replicate's answer must not find a lower objective."""
+    from scipy.optimize import minimize
+
+    frame = chinchilla_table(EPOCH_CHINCHILLA, 120, noise=0.01, seed=12)
+    data = _data(CHIN, frame)
+    point = fitting.fit(CHIN, data, delta=1e-3)
+    _, samples = fitting.bootstrap(CHIN, data, point, 24, seed=4, delta=1e-3)
+    rng = np.random.default_rng(4)  # the same resamples bootstrap drew
+    counts = rng.multinomial(120, np.full(120, 1 / 120), size=24).astype(float)
+    objective = fitting.HuberObjective("chinchilla", 1e-3)
+    moved = 0
+    for natural, weights in zip(samples, counts, strict=True):
+        theta = np.asarray(CHIN.from_natural(dict(zip(CHIN.natural_names, natural, strict=True))))
+        resample = data._replace(weights=weights)
+        arrays = [np.asarray(a) for a in (*resample.log_inputs, resample.log_obs, resample.weights)]
+        polished = minimize(chinchilla_value_and_grad, theta, args=(*arrays, 1e-3), jac=True, method="L-BFGS-B")
+        assert float(objective(theta, resample)) <= polished.fun * (1 + 1e-7)
+        moved += not np.allclose(theta, point.params)
+    assert moved == 24
