@@ -102,7 +102,8 @@ def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, samples=None, *, size
         params_type = type(laws.distillation)
         per_sample = jax.vmap(lambda p: distillation_log_loss(params_type(*p), log_n_s, log_d_s, log_l_t, log_l_sup))(
             samples)
-        values = jnp.exp(jnp.quantile(per_sample, jnp.asarray(quantiles), axis=0))
+        # Quantiles of L_S itself (interpolating between replicates in loss, not in log loss).
+        values = jnp.quantile(jnp.exp(per_sample), jnp.asarray(quantiles), axis=0)
         out.update({quantile_column(q): v for q, v in zip(quantiles, values, strict=True)})
     f_s = forward_flops(n_s, laws.arch)
     for name, s in SCENARIOS.items():

@@ -49,7 +49,7 @@ def coefficient_rows(spec, truth, result, intervals):
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
-    n_boot = 16 if args.quick else 256
+    n_boot = 8 if args.quick else 256
     n_starts = 256 if args.quick else 2048
     timings = {}
 
