@@ -1,6 +1,7 @@
 """Tests run JAX in float64 (the library never switches it on itself; fits require it)."""
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import jax
@@ -8,8 +9,10 @@ import pytest
 
 jax.config.update("jax_enable_x64", True)
 
-# The shared data folder of real run tables sits beside the checkout (../shared/data).
-SHARED_DATA = Path(os.environ.get("DISTLAW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# The real run tables ship inside the package (distlaw/data; found without importing distlaw before
+# x64 is on); DISTLAW_SHARED_DATA points elsewhere.
+PACKAGE_DATA = Path(find_spec("distlaw").origin).resolve().parent / "data"
+SHARED_DATA = Path(os.environ.get("DISTLAW_SHARED_DATA", PACKAGE_DATA))
 
 # CI runs slow checks in a reduced form; DISTLAW_FULL=1 runs them at full size.
 FULL = os.environ.get("DISTLAW_FULL") == "1"
