@@ -72,6 +72,23 @@ def _parse_fixed(items) -> dict[str, float]:
     return fixed
 
 
+def _parse_bounds(items) -> dict[str, tuple]:
+    """``NAME=LO:HI`` (``LO:`` or ``:HI`` for one side) -> ``{name: (lo or None, hi or None)}``."""
+    bounds = {}
+    for name, value in _parse_assignments(items, "--bounds").items():
+        lo, sep, hi = value.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            box = tuple(float(v) if v.strip() else None for v in (lo, hi))
+        except ValueError:
+            raise UsageError(f"--bounds {name}={value}: expected LO:HI, LO: or :HI with numbers") from None
+        if any(v is not None and not np.isfinite(v) for v in box):
+            raise UsageError(f"--bounds {name}={value}: leave a side empty for no bound, not inf or nan")
+        bounds[name] = box
+    return bounds
+
+
 def _read(args, spec, extra_required=()):
     from .runs import read_runs
 
@@ -91,18 +108,29 @@ def cmd_fit(args) -> int:
     from .laws import LAWS, get_law
 
     spec = get_law(args.law)
-    table = _read(args, spec)
-    frame = table.frame
     supervised = sup_params = None
     if spec.name == "distillation":
+        if args.supervised is None:
+            raise UsageError("--law distillation needs --supervised FIT.json|paper: the supervised law that gives "
+                             "each student's Ltilde_S (fit it first to your supervised runs with "
+                             "`distlaw fit RUNS --law supervised -o sup.json`, or pass `paper` for Table 6's)")
         supervised = supervised_coefficients(args.supervised)
         sup_params = LAWS["supervised"].from_natural(supervised)
     elif args.supervised is not None:
         raise UsageError("--supervised applies to --law distillation only")
     fixed = _parse_fixed(args.fix)
-    fitting.fixed_coordinates(spec, fixed)  # validate names before any work
+    ties = _parse_assignments(args.tie, "--tie")
+    box = fitting.constraints(spec, fixed, ties, _parse_bounds(args.bounds))  # validate before any work
+    table = _read(args, spec)
+    frame = table.frame
 
     start_points = starts.resolve_starts(spec, args.starts, seed=args.seed)
+    notes = []
+    if args.starts and not (args.starts == "paper" or str(args.starts).isdigit()):
+        outside = np.flatnonzero(box.outside(start_points))
+        if len(outside):
+            notes.append(f"{len(outside)} of {len(start_points)} rows of {args.starts} lie outside the box "
+                         f"(first: row {outside[0] + 1}); they were clipped into it")
     if args.warm_start:
         old = load_fit(args.warm_start)
         if old["law"] != spec.name:
@@ -110,6 +138,8 @@ def cmd_fit(args) -> int:
         previous = [old["params"]] + [g["params"] for g in old.get("groups", [])]
         warm = np.array([np.asarray(spec.from_natural(p), dtype=np.float64) for p in previous])
         start_points = np.concatenate([warm, start_points])
+    for note in notes:
+        print(f"note: {note}")
 
     holdout_mask = None
     if args.holdout:
@@ -138,17 +168,20 @@ def cmd_fit(args) -> int:
             problems.append(data_of(part))
 
     stacked = fitting.stack_data(problems)
+    constraints = {"fixed": fixed, "ties": ties, "bounds": box.bounds}
     t0 = time.perf_counter()
-    fits = fitting.fit_many(spec, stacked, start_points, delta=args.huber_delta,
-                            fixed=fixed, progress=_progress("fit"))
+    fits = fitting.fit_many(spec, stacked, start_points, delta=args.huber_delta, progress=_progress("fit"),
+                            **constraints)
     elapsed = time.perf_counter() - t0
     best = fits[0]
-    record = _fit_record(spec, best, args, supervised, table, fixed)
+    if best.failed:
+        raise UsageError(f"every start of the {spec.name} fit failed (the objective is not finite anywhere tried)")
+    record = _fit_record(spec, best, args, supervised, table, box, notes)
     if holdout_mask is not None:
         record["holdout"] = _holdout(spec, best, frame[holdout_mask], supervised, args.holdout)
     if group_keys:
         record["groups"] = [
-            {"key": key, **_fit_record(spec, f, args, None, None, fixed, brief=True)}
+            {"key": key, **_fit_record(spec, f, args, None, None, box, brief=True)}
             for key, f in zip(group_keys, fits[1:], strict=True)
         ]
     if args.bootstrap:
@@ -156,15 +189,18 @@ def cmd_fit(args) -> int:
         # The pooled fit and every group's, all replicates in one batched call.
         per_problem = fitting.bootstrap_many(
             spec, stacked, fits, args.bootstrap, seed=args.seed, ci=args.ci,
-            delta=args.huber_delta, fixed=fixed, progress=_progress("bootstrap"),
+            delta=args.huber_delta, progress=_progress("bootstrap"), **constraints,
         )
-        record.update(intervals=per_problem[0][0], ci=args.ci, bootstrap=args.bootstrap,
+        pooled = per_problem[0]
+        record.update(intervals=pooled.intervals, ci=args.ci, bootstrap=args.bootstrap,
+                      bootstrap_failed=pooled.n_failed,
                       # The replicates themselves, so atlases can draw per-point quantiles from them.
-                      bootstrap_samples={"names": list(spec.natural_names),
-                                         "values": per_problem[0][1].tolist()})
-        for group, (intervals, _) in zip(record.get("groups", []), per_problem[1:], strict=True):
-            group["intervals"] = intervals
-        print(f"bootstrap: {args.bootstrap} resamples x {len(problems)} fit(s) in {time.perf_counter() - t1:.1f}s")
+                      bootstrap_samples={"names": list(spec.natural_names), "values": pooled.samples.tolist()})
+        for group, result in zip(record.get("groups", []), per_problem[1:], strict=True):
+            group["intervals"] = result.intervals
+            group["bootstrap_failed"] = result.n_failed
+        print(f"bootstrap: {args.bootstrap} resamples x {len(problems)} fit(s) in {time.perf_counter() - t1:.1f}s"
+              + (f"; {pooled.n_failed} replicate(s) failed in every start and are left out" if pooled.n_failed else ""))
     write_json(record, args.output)
     _print_summary(spec, record, elapsed)
     print(f"wrote {args.output}")
@@ -176,7 +212,7 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def _fit_record(spec, fit, args, supervised, table, fixed, brief=False) -> dict:
+def _fit_record(spec, fit, args, supervised, table, box, notes=(), brief=False) -> dict:
     record = {
         "law": spec.name,
         "params": fit.natural,
@@ -186,7 +222,9 @@ def _fit_record(spec, fit, args, supervised, table, fixed, brief=False) -> dict:
         "n_starts": fit.n_starts,
         "converged_fraction": fit.converged_fraction,
         "status_counts": fit.status_counts,
+        "on_bound": list(fit.on_bound),
         "unidentified": list(fit.unidentified),
+        "std_errors": fit.std_errors,
     }
     if brief:
         return record
@@ -195,9 +233,10 @@ def _fit_record(spec, fit, args, supervised, table, fixed, brief=False) -> dict:
     record.update(
         starts=str(args.starts or "default"),
         seed=args.seed,
-        fixed=fixed,
+        fixed=dict(box.fixed),
+        **box.record(),
         sources=list(table.sources),
-        notes=list(table.notes),
+        notes=list(table.notes) + list(notes),
         distlaw_version=__version__,
     )
     return record
@@ -232,12 +271,20 @@ def _print_summary(spec, record, elapsed) -> None:
             line += f"   [{lo:.6g}, {hi:.6g}]"
         if name in record.get("fixed", {}):
             line += "   (fixed)"
+        if name in record.get("ties", {}):
+            line += f"   (tied to {record['ties'][name]})"
+        if name in record["on_bound"]:
+            line += "   (on a bound)"
         if name in record["unidentified"]:
             line += "   (not identified by the data)"
         print(line)
+    if record["on_bound"]:
+        print(f"note: {', '.join(record['on_bound'])} ended on a bound of the box (FIT.json 'bounds'); the data "
+              "push past it, so read the value as a limit, not an estimate (widen it with --bounds NAME=LO:HI)")
     if record["unidentified"]:
-        print(f"warning: the data cannot pin down {', '.join(record['unidentified'])} "
-              "(a near-flat direction of the objective); report combinations, not these values")
+        print(f"warning: the data cannot pin down {', '.join(record['unidentified'])} (95% interval from the "
+              "Huber sandwich wider than the value itself, or than a factor of 10 for E, A, B, d1); "
+              "report combinations or fix them, not these values")
     if "holdout" in record:
         h = record["holdout"]
         print(f"held out ({h['expression']}): {h['n']} runs, relative error "
@@ -550,13 +597,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--starts", help="'paper' (the paper's grid), N (distlaw's design of N), or a CSV of starts")
     fit.add_argument("--seed", type=int, default=0, help="seed of the start design and the bootstrap")
     fit.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a coefficient fixed")
+    fit.add_argument("--tie", action="append", metavar="NAME=OTHER",
+                     help="fit one shared value for two coefficients, e.g. beta=alpha (repeatable)")
+    fit.add_argument("--bounds", action="append", metavar="NAME=LO:HI",
+                     help="override a coefficient's box in natural form (LO: or :HI for one side; repeatable)")
     fit.add_argument("--bootstrap", type=int, metavar="B", help="B bootstrap resamples for intervals")
     fit.add_argument("--ci", type=float, default=0.9, help="interval coverage (default 0.9)")
     fit.add_argument("--holdout", metavar="EXPR", help="fit on the other runs, report error on these")
     fit.add_argument("--group-by", metavar="COL[,COL]", help="fit every group in one batched call")
     fit.add_argument("--warm-start", metavar="OLD.json", help="also start from an earlier fit")
     fit.add_argument("--supervised", metavar="FIT.json|paper",
-                     help="supervised law for Ltilde_S (distillation only; default paper)")
+                     help="supervised law for Ltilde_S (required with --law distillation): a supervised "
+                          "or chinchilla FIT.json, or paper (Table 6)")
     fit.set_defaults(func=cmd_fit)
 
     predict = sub.add_parser("predict", help="add a predicted_loss column to run tables")
@@ -626,8 +678,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "command", None) == "fit" and args.law == "distillation" and args.supervised is None:
-        args.supervised = "paper"
     try:
         return args.func(args)
     except KeyboardInterrupt:

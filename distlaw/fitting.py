@@ -1,13 +1,17 @@
-"""Fitting laws to run tables: summed Huber loss of log residuals, multi-start L-BFGS, in batch.
+"""Fitting laws to run tables: summed Huber loss of log residuals, in a box, many starts, in batch.
 
 Objective (Appendix F of the paper; Hoffmann et al. 2022):
 
     J(theta) = sum_i w_i Huber_delta(log Lhat(theta; x_i) - log L_i)
 
 with Huber_delta(r) = r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) otherwise. A sum, not a
-mean: a mean shrinks the gradient by the number of runs and L-BFGS stops far too early. The
-weights w_i are 1 for a plain fit, resample counts for a bootstrap replicate, and 0 for the
-padding that makes groups of different sizes one batch.
+mean, as the paper wrote it. The weights w_i are 1 for a plain fit, resample counts for a
+bootstrap replicate, and 0 for the padding that makes groups of different sizes one batch.
+
+Constraints. Every coefficient lives in a box (``LawSpec.bounds``, overridable); coefficients
+can be held fixed (``fixed``) or tied to another (``ties``: ``{"beta": "alpha"}`` fits one
+shared exponent). The solver sees only the free coordinates z; :class:`Constraints` maps z to
+the law's full optimizer-space vector theta and back.
 
 Every fit, bootstrap and group fit goes through :func:`distlaw.solver.minimize_starts`; they
 differ only in which problems (data sets) and starts they stack.
@@ -27,7 +31,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from . import solver
 from .laws import LAWS, LawSpec, supervised_log_loss
@@ -35,6 +38,7 @@ from .starts import DEFAULT_STARTS, design_starts
 
 DEFAULT_HUBER_DELTA = 1e-4  # the paper's; Hoffmann et al. and Epoch used 1e-3
 CONVERGED_RTOL = 1e-6  # a start "reached the best optimum" within this relative objective
+_ON_BOUND_RTOL = 1e-7  # a coefficient this close to a bound (relative, optimizer space) sits on it
 
 
 class FitData(NamedTuple):
@@ -52,23 +56,176 @@ class FitData(NamedTuple):
 
 
 class HuberObjective(NamedTuple):
-    """Summed Huber loss of log residuals; hashable, so compiled solver rounds are reused.
+    """Summed Huber loss of log residuals over the free coordinates z; hashable, so compiled
+    solver rounds are reused.
 
-    ``fixed`` holds ``(index, value)`` pairs of optimizer-space coordinates kept constant: they
-    are overwritten before the law is evaluated, so their gradient is exactly zero and L-BFGS
-    never moves them.
+    ``source[j]`` is the index in z that the law's optimizer field j takes its value from, or
+    -1 when the field is fixed at ``fixed_values[j]``; tied fields share an index. The default
+    (empty ``source``) makes z the full optimizer-space vector.
     """
 
     law: str
     delta: float
-    fixed: tuple = ()
+    source: tuple = ()
+    fixed_values: tuple = ()
 
-    def __call__(self, theta, data: FitData):
+    def expand(self, z):
+        """Free coordinates z -> the law's full optimizer-space vector theta."""
+        if not self.source:
+            return z
+        fields = [z[k] if k >= 0 else jnp.asarray(v, z.dtype)
+                  for k, v in zip(self.source, self.fixed_values, strict=True)]
+        return jnp.stack(fields)
+
+    def residuals(self, z, data: FitData):
+        """log Lhat - log L for every run (padding included, at weight 0)."""
         spec = LAWS[self.law]
-        for index, value in self.fixed:
-            theta = theta.at[index].set(value)
-        residual = spec.log_loss(spec.params_type(*theta), *data.log_inputs) - data.log_obs
-        return jnp.sum(data.weights * optax.losses.huber_loss(residual, delta=self.delta))
+        return spec.log_loss(spec.params_type(*self.expand(z)), *data.log_inputs) - data.log_obs
+
+    def __call__(self, z, data: FitData):
+        residual = jnp.where(data.weights > 0, self.residuals(z, data), 0.0)  # weight 0: absent
+        magnitude = jnp.abs(residual)
+        huber = jnp.where(magnitude <= self.delta, 0.5 * residual**2, self.delta * (magnitude - 0.5 * self.delta))
+        return jnp.sum(data.weights * huber)
+
+
+@dataclasses.dataclass(frozen=True)
+class Constraints:
+    """Boxes, fixed and tied coefficients of one law, resolved to the solver's free coordinates.
+
+    Attributes:
+      spec: the law.
+      bounds: ``{natural name: (lo, hi)}``, ``None`` for an open side (every coefficient).
+      fixed: ``{natural name: value}`` held constant.
+      ties: ``{natural name: natural name}``; the key takes the value of the (free) target.
+      source: per optimizer field, its index in z, or -1 if fixed.
+      fixed_values: per optimizer field, the optimizer-space value when fixed (else 0).
+      lower, upper: box of z in optimizer space (logs for scale constants; -inf/inf for open).
+    """
+
+    spec: LawSpec
+    bounds: Mapping[str, tuple]
+    fixed: Mapping[str, float]
+    ties: Mapping[str, str]
+    source: tuple
+    fixed_values: tuple
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @property
+    def n_free(self) -> int:
+        return len(self.lower)
+
+    def free_names(self) -> list[str]:
+        """Natural name of each free coordinate (the first field mapped to it)."""
+        names = self.spec.natural_names
+        return [names[self.source.index(k)] for k in range(self.n_free)]
+
+    def objective(self, delta: float) -> HuberObjective:
+        return HuberObjective(self.spec.name, float(delta), self.source, self.fixed_values)
+
+    def reduce(self, theta: np.ndarray) -> np.ndarray:
+        """Full optimizer-space rows [S, P] -> free coordinates [S, K] (a tied pair takes its first field's value)."""
+        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+        first = [self.source.index(k) for k in range(self.n_free)]
+        return theta[:, first]
+
+    def expand(self, z: np.ndarray) -> np.ndarray:
+        """Free coordinates [S, K] -> full optimizer-space rows [S, P] (NumPy)."""
+        z = np.atleast_2d(np.asarray(z, dtype=np.float64))
+        source = np.asarray(self.source)
+        full = np.broadcast_to(np.asarray(self.fixed_values, dtype=np.float64), (len(z), len(source))).copy()
+        free = source >= 0
+        full[:, free] = z[:, source[free]]
+        return full
+
+    def outside(self, theta: np.ndarray) -> np.ndarray:
+        """Which rows of full optimizer-space starts lie outside the box (before clipping)."""
+        z = self.reduce(theta)
+        return np.any((z < self.lower) | (z > self.upper), axis=1)
+
+    def on_bound(self, z: np.ndarray) -> tuple[str, ...]:
+        """Natural names (tied partners included) of free coordinates sitting on a bound."""
+        z = np.asarray(z, dtype=np.float64)
+        hits = set()
+        for k in range(self.n_free):
+            for edge in (self.lower[k], self.upper[k]):
+                if np.isfinite(edge) and abs(z[k] - edge) <= _ON_BOUND_RTOL * max(1.0, abs(edge)):
+                    hits.add(k)
+        return tuple(name for name, k in zip(self.spec.natural_names, self.source, strict=True) if k in hits)
+
+    def record(self) -> dict:
+        """The JSON-ready description FIT.json keeps: bounds, ties (fixed is recorded apart)."""
+        return {"bounds": {name: list(box) for name, box in self.bounds.items()}, "ties": dict(self.ties)}
+
+
+def constraints(spec: LawSpec, fixed: Mapping[str, float] | None = None, ties: Mapping[str, str] | None = None,
+                bounds: Mapping[str, tuple] | None = None) -> Constraints:
+    """Resolve boxes, fixed and tied coefficients of ``spec`` (natural names and values).
+
+    ``bounds`` overrides the law's default box per coefficient, ``(lo, hi)`` with ``None`` for
+    an open side. Scale constants (E, A, B, d1) are fitted as logs, so their lower bound must be
+    >= 0 (0 or ``None`` leaves log space open). A tie ``{"beta": "alpha"}`` fits one value for
+    both, inside the intersection of their boxes; both must be of the same kind (both logs or
+    both plain) and neither fixed. Every mistake raises ``ValueError`` naming the coefficient.
+    """
+    names = spec.natural_names
+    is_log = {name: field.startswith("log_") for name, field in zip(names, spec.fields, strict=True)}
+
+    def known(name: str, what: str) -> None:
+        if name not in names:
+            raise ValueError(f"{what} {name!r}: law {spec.name!r} has coefficients {list(names)}")
+
+    box = {name: tuple(spec.bounds[name]) for name in names}
+    for name, (lo, hi) in (bounds or {}).items():
+        known(name, "--bounds")
+        if lo is not None and hi is not None and not lo < hi:
+            raise ValueError(f"--bounds {name}: lower bound {lo:g} must be below upper bound {hi:g}")
+        if is_log[name] and lo is not None and lo < 0:
+            raise ValueError(f"--bounds {name}: {name} is positive (fitted as a log); its lower bound must be >= 0")
+        if is_log[name] and hi is not None and hi <= 0:
+            raise ValueError(f"--bounds {name}: {name} is positive (fitted as a log); its upper bound must be > 0")
+        box[name] = (lo, hi)
+    fixed = dict(fixed or {})
+    ties = dict(ties or {})
+    for name, value in fixed.items():
+        known(name, "cannot fix")
+        if is_log[name] and value <= 0:
+            raise ValueError(f"fixed {name} must be > 0, got {value}")
+    for name, target in ties.items():
+        known(name, "--tie")
+        known(target, "--tie")
+        if name == target or target in ties:
+            raise ValueError(f"--tie {name}={target}: tie a coefficient to a different, untied one")
+        if name in fixed or target in fixed:
+            raise ValueError(f"--tie {name}={target}: a fixed coefficient cannot be tied")
+        if is_log[name] != is_log[target]:
+            raise ValueError(f"--tie {name}={target}: one is a positive scale constant, the other is not")
+
+    def to_optimizer(name, value, side):
+        if value is None or (is_log[name] and value == 0):
+            return -math.inf if side == "lo" else math.inf
+        return math.log(value) if is_log[name] else float(value)
+
+    # Free, untied coefficients get a slot of z each, in field order; a tied one shares its
+    # target's slot, whose box becomes the intersection of the two.
+    slot = {}
+    lower, upper = [], []
+    for name in names:
+        if name not in fixed and name not in ties:
+            slot[name] = len(lower)
+            lower.append(to_optimizer(name, box[name][0], "lo"))
+            upper.append(to_optimizer(name, box[name][1], "hi"))
+    for name, target in ties.items():
+        k = slot[name] = slot[target]
+        lower[k] = max(lower[k], to_optimizer(name, box[name][0], "lo"))
+        upper[k] = min(upper[k], to_optimizer(name, box[name][1], "hi"))
+        if not lower[k] < upper[k]:
+            raise ValueError(f"--tie {name}={target}: their boxes do not overlap")
+    source = tuple(slot.get(name, -1) for name in names)
+    fixed_values = tuple(to_optimizer(name, fixed[name], "lo") if name in fixed else 0.0 for name in names)
+    return Constraints(spec, box, fixed, ties, source, fixed_values,
+                       np.array(lower, dtype=np.float64), np.array(upper, dtype=np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,8 +242,12 @@ class FitResult:
       converged_fraction: share of starts ending within 1e-6 relative of the best objective
         (starts dropped by screening count as not converged).
       status_counts: ``{status name: count}`` over the starts.
-      unidentified: coefficients the data cannot pin down (near-null Hessian directions).
+      on_bound: coefficients that end on a bound of their box.
+      unidentified: coefficients the data cannot pin down (see :func:`identifiability`).
+      std_errors: approximate standard errors in optimizer space (logs for scale constants),
+        ``{name: value}``, from the Huber sandwich at the optimum; empty when not computed.
       local_optima: distinct optima found (optimizer space), best first; bootstrap warm starts.
+      failed: every start failed (non-finite objective); then params are NaN.
     """
 
     law: str
@@ -97,8 +258,11 @@ class FitResult:
     n_starts: int
     converged_fraction: float
     status_counts: dict
+    on_bound: tuple = ()
     unidentified: tuple = ()
+    std_errors: dict = dataclasses.field(default_factory=dict)
     local_optima: np.ndarray | None = None
+    failed: bool = False
 
 
 def require_x64() -> None:
@@ -149,21 +313,6 @@ def stack_data(problems: Sequence[FitData]) -> FitData:
     )  # fmt: skip
 
 
-def fixed_coordinates(spec: LawSpec, fixed: Mapping[str, float] | None) -> tuple:
-    """``{natural name: value}`` -> ``((index, optimizer value), ...)`` for :class:`HuberObjective`."""
-    out = []
-    for name, value in (fixed or {}).items():
-        if name not in spec.natural_names:
-            raise ValueError(f"cannot fix {name!r}: law {spec.name!r} has {list(spec.natural_names)}")
-        index = spec.natural_names.index(name)
-        if spec.fields[index].startswith("log_"):
-            if value <= 0:
-                raise ValueError(f"fixed {name} must be > 0, got {value}")
-            value = math.log(value)
-        out.append((index, float(value)))
-    return tuple(out)
-
-
 def fit_many(
     spec: LawSpec,
     problems: FitData,
@@ -171,55 +320,57 @@ def fit_many(
     *,
     delta: float = DEFAULT_HUBER_DELTA,
     fixed: Mapping[str, float] | None = None,
+    ties: Mapping[str, str] | None = None,
+    bounds: Mapping[str, tuple] | None = None,
     config: solver.SolverConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
     identify: bool = True,
 ) -> list[FitResult]:
     """Fit every problem of a stacked :class:`FitData` in one batched call.
 
-    ``starts`` is one ``[S, P]`` array shared by all problems, or a list with one per problem.
+    ``starts`` (full optimizer-space rows) is one ``[S, P]`` array shared by all problems, or
+    a list with one per problem; starts outside the box are clipped into it. A problem whose
+    starts all fail comes back with ``failed=True`` (see :func:`fit` for the single-fit error).
     """
     require_x64()
-    n_problems = int(problems.log_obs.shape[0])
+    box = constraints(spec, fixed, ties, bounds)
+    n_problems = int(np.asarray(problems.log_obs).shape[0])
     if isinstance(starts, np.ndarray) and starts.ndim == 2:
         starts = [starts] * n_problems
-    fixed_coords = fixed_coordinates(spec, fixed)
-    all_starts, start_problem = [], []
-    for q, s in enumerate(starts):
-        s = np.array(s, dtype=np.float64)
-        for index, value in fixed_coords:
-            s[:, index] = value
-        all_starts.append(s)
-        start_problem.append(np.full(len(s), q))
-    all_starts = np.concatenate(all_starts)
-    start_problem = np.concatenate(start_problem)
-    objective = HuberObjective(spec.name, float(delta), fixed_coords)
-    config = config or default_config(len(all_starts) // max(n_problems, 1))
-    result = solver.minimize_starts(objective, all_starts, start_problem, problems, config, progress)
+    reduced = [box.reduce(s) for s in starts]
+    start_problem = np.concatenate([np.full(len(s), q) for q, s in enumerate(reduced)])
+    objective = box.objective(delta)
+    config = config or default_config(len(start_problem) // max(n_problems, 1))
+    result = solver.minimize_starts(objective, np.concatenate(reduced), start_problem, problems,
+                                    box.lower, box.upper, config, progress)
     fits = []
     for q in range(n_problems):
         members = np.flatnonzero(result.problem == q)
-        fits.append(_summarize(spec, objective, result, members, _take(problems, q), identify))
+        fits.append(_summarize(box, objective, result, members, _take(problems, q), identify))
     return fits
 
 
 def fit(spec: LawSpec, data: FitData, starts: np.ndarray | None = None, **kwargs) -> FitResult:
-    """Fit one data set from many starts (default: the law's default design). See :func:`fit_many`."""
+    """Fit one data set from many starts (default: the law's default design). See :func:`fit_many`.
+
+    Raises ``RuntimeError`` when every start fails (the objective is not finite anywhere tried).
+    """
     if starts is None:
         starts = design_starts(spec, DEFAULT_STARTS[spec.name])
     stacked = jax.tree.map(lambda a: np.asarray(a)[None], data)
-    return fit_many(spec, stacked, starts, **kwargs)[0]
+    result = fit_many(spec, stacked, starts, **kwargs)[0]
+    if result.failed:
+        raise RuntimeError(f"every start of the {spec.name} fit failed (non-finite objective)")
+    return result
 
 
 def default_config(starts_per_problem: int) -> solver.SolverConfig:
-    """Screen large start sets (the best 5% continue after 20 steps); run small ones through.
+    """Screen large start sets (the best 5%, at least 16, continue after 12 iterations).
 
-    Measured on the 240-run Chinchilla table with the 4,500-start grid (benchmarks/README.md):
-    20 screening steps and 5% kept (at least 16) reach the same optimum as running every start
-    through, at a third of the cost of keeping 10%.
+    Measured on real and synthetic tables with the paper's grids (benchmarks/README.md).
     """
     if starts_per_problem >= 256:
-        return solver.SolverConfig(screen_steps=20, keep=0.05, min_keep=16)
+        return solver.SolverConfig(screen_iterations=12, keep=0.05, min_keep=16)
     return solver.SolverConfig()
 
 
@@ -227,32 +378,36 @@ def _take(tree, q):
     return jax.tree.map(lambda a: np.asarray(a)[q], tree)
 
 
-def _summarize(spec, objective, result, members, data, identify) -> FitResult:
+def _summarize(box: Constraints, objective, result, members, data, identify) -> FitResult:
+    spec = box.spec
     values = result.value[members]
     finite = np.isfinite(values)
-    if not finite.any():
-        raise RuntimeError(f"every start of the {spec.name} fit failed (non-finite objective)")
-    best_local = int(np.argmin(np.where(finite, values, np.inf)))
-    best = members[best_local]
-    best_value = float(values[best_local])
-    params = result.params[best].copy()
-    for index, value in objective.fixed:
-        params[index] = value
-    tolerance = CONVERGED_RTOL * max(abs(best_value), 1e-300)
-    converged = float(np.mean(values <= best_value + tolerance))
     statuses = np.bincount(result.status[members], minlength=len(solver.STATUS_NAMES))
-    unidentified = identifiability(spec, objective, params, data) if identify else ()
+    status_counts = {solver.STATUS_NAMES[k]: int(c) for k, c in enumerate(statuses) if c}
+    n_runs = int(np.sum(np.asarray(data.weights) > 0))
+    if not finite.any():
+        nan = np.full(len(spec.fields), np.nan)
+        return FitResult(spec.name, nan, dict.fromkeys(spec.natural_names, math.nan), math.inf, n_runs,
+                         len(members), 0.0, status_counts, failed=True)
+    best_local = int(np.argmin(np.where(finite, values, np.inf)))
+    best_value = float(values[best_local])
+    z = result.params[members[best_local]]
+    params = box.expand(z)[0]
+    tolerance = CONVERGED_RTOL * max(abs(best_value), 1e-300)
+    unidentified, std_errors = identifiability(box, objective, z, data) if identify else ((), {})
     return FitResult(
         law=spec.name,
         params=params,
         natural=spec.to_natural(params),
         objective=best_value,
-        n_runs=int(np.sum(np.asarray(data.weights) > 0)),
+        n_runs=n_runs,
         n_starts=len(members),
-        converged_fraction=converged,
-        status_counts={solver.STATUS_NAMES[k]: int(c) for k, c in enumerate(statuses) if c},
+        converged_fraction=float(np.mean(values <= best_value + tolerance)),
+        status_counts=status_counts,
+        on_bound=box.on_bound(z),
         unidentified=unidentified,
-        local_optima=_distinct_optima(result.params[members], values),
+        std_errors=std_errors,
+        local_optima=box.expand(_distinct_optima(result.params[members], values)),
     )
 
 
@@ -271,38 +426,85 @@ def _distinct_optima(params, values, max_count: int = 8, rtol: float = 1e-3) -> 
     return np.array(kept)
 
 
-def identifiability(spec: LawSpec, objective: HuberObjective, params, data: FitData,
-                    rtol: float = 1e-9) -> tuple[str, ...]:
-    """Coefficients lying along near-null directions of the objective's Hessian at the optimum.
+# A coefficient is "not identified" when its approximate 95% interval is wider than this:
+# a factor of 10 either way for a scale constant (fitted as a log), or its own magnitude (and
+# at least 0.05) for an exponent or other plain coefficient.
+_Z95 = 1.959964
+_LOG_HALF_WIDTH = math.log(10.0)
+_PLAIN_FLOOR = 0.05
 
-    With H = V diag(lambda) V^T in optimizer space, a direction with lambda < rtol * max(lambda)
-    changes the fit by almost nothing; every free coefficient with a component above 0.3 along
-    such a direction is reported. The paper's c1 (only c1 f1 and 1/f1 enter the law over the
-    range of its data) is the textbook case.
+
+def identifiability(box: Constraints, objective: HuberObjective, z, data: FitData):
+    """Coefficients the data cannot pin down, judged at the optimum ``z`` by the Huber sandwich.
+
+    With J = dr/dz at the optimum, the robust (M-estimator) covariance of the free coordinates is
+
+        Cov = H^-1 B H^-1 * n / (n - K),   H = J^T diag(w omega) J,   B = J^T diag(w psi(r)^2) J,
+
+    psi(r) = clip(r, -delta, delta) the Huber score and omega = min(1, delta/|r|) its IRLS
+    curvature (H is the Gauss-Newton matrix the solver uses). A coefficient is flagged when
+    its 95% Wald half-width 1.96 sqrt(Cov_kk) exceeds ``ln 10`` (scale constants, in logs: not
+    pinned down within a factor of 10) or ``max(|value|, 0.05)`` (plain coefficients: more
+    than 100% uncertain). A direction H cannot see at all (singular H) gives an infinite
+    variance. Coefficients on a bound are judged the same way. Returns
+    ``(flagged natural names, {name: standard error in optimizer space})``.
     """
-    free = [i for i in range(len(spec.fields)) if i not in {j for j, _ in objective.fixed}]
-    hessian = np.asarray(_hessian(objective, jnp.asarray(params), data))[np.ix_(free, free)]
-    if not np.all(np.isfinite(hessian)):
-        return tuple(spec.natural_names[i] for i in free)
-    eigenvalues, vectors = np.linalg.eigh(hessian)
-    scale = max(float(np.max(np.abs(eigenvalues))), 1e-300)
-    flagged = set()
-    for k, lam in enumerate(eigenvalues):
-        if lam < rtol * scale:
-            flagged.update(free[i] for i in np.flatnonzero(np.abs(vectors[:, k]) > 0.3))
-    return tuple(spec.natural_names[i] for i in sorted(flagged))
+    spec = box.spec
+    residual, jacobian = _residuals_and_jacobian(objective, jnp.asarray(z), data)
+    w = np.asarray(data.weights)
+    residual = np.where(w > 0, np.asarray(residual), 0.0)
+    jacobian = np.where((w > 0)[:, None], np.asarray(jacobian), 0.0)
+    magnitude = np.abs(residual)
+    omega = np.minimum(1.0, objective.delta / np.maximum(magnitude, 1e-300))
+    hessian = (jacobian * (w * omega)[:, None]).T @ jacobian
+    score = (jacobian * (w * np.clip(residual, -objective.delta, objective.delta) ** 2)[:, None]).T @ jacobian
+    n_runs, k = float(np.sum(w)), len(z)
+    if not (np.all(np.isfinite(hessian)) and np.all(np.isfinite(score))):
+        raise RuntimeError("the objective's derivatives are not finite at the fitted optimum")
+    # Solve in the scale of H's diagonal, where "singular" means "relative to the coordinate".
+    scale = np.sqrt(np.maximum(np.diag(hessian), 1e-300))
+    eigenvalues, vectors = np.linalg.eigh(hessian / np.outer(scale, scale))
+    null = eigenvalues <= 1e-12 * max(eigenvalues.max(), 1e-300)
+    inverse = (vectors[:, ~null] / eigenvalues[~null]) @ vectors[:, ~null].T / np.outer(scale, scale)
+    covariance = inverse @ score @ inverse * n_runs / max(n_runs - k, 1.0)
+    variance = np.diag(covariance).copy()
+    # A coordinate loading on a direction H cannot see has no finite variance.
+    variance[np.any(np.abs(vectors[:, null]) > 1e-3, axis=1)] = np.inf
+    std_errors, flagged = {}, set()
+    names = box.free_names()
+    for k_index, name in enumerate(names):
+        se = float(np.sqrt(max(variance[k_index], 0.0)))
+        std_errors[name] = se
+        field = spec.fields[spec.natural_names.index(name)]
+        limit = _LOG_HALF_WIDTH if field.startswith("log_") else max(abs(float(z[k_index])), _PLAIN_FLOOR)
+        if not _Z95 * se <= limit:
+            flagged.add(k_index)
+    unidentified = tuple(name for name, k in zip(spec.natural_names, box.source, strict=True) if k in flagged)
+    return unidentified, {n: std_errors[names[k]] for n, k in zip(spec.natural_names, box.source, strict=True)
+                          if k >= 0}
 
 
 @partial(jax.jit, static_argnums=0)
-def _hessian(objective, params, data):
-    return jax.hessian(objective)(params, data)
+def _residuals_and_jacobian(objective, z, data):
+    return objective.residuals(z, data), jax.jacfwd(objective.residuals)(z, data)
 
 
-def bootstrap(spec: LawSpec, data: FitData, point: FitResult, n_resamples: int, **kwargs):
-    """Percentile intervals of one fit; see :func:`bootstrap_many` (same keywords).
+class BootstrapResult(NamedTuple):
+    """Percentile intervals of one fit.
 
-    Returns ``({natural name: [lo, hi]}, samples [B, P] in natural form)``.
+    Attributes:
+      intervals: ``{natural name: [lo, hi]}``.
+      samples: ``[B', P]`` replicate coefficients in natural form (failed replicates left out).
+      n_failed: replicates whose starts all failed (counted, never fatal).
     """
+
+    intervals: dict
+    samples: np.ndarray
+    n_failed: int
+
+
+def bootstrap(spec: LawSpec, data: FitData, point: FitResult, n_resamples: int, **kwargs) -> BootstrapResult:
+    """Percentile intervals of one fit; see :func:`bootstrap_many` (same keywords)."""
     stacked = jax.tree.map(lambda a: np.asarray(a)[None], data)
     return bootstrap_many(spec, stacked, [point], n_resamples, **kwargs)[0]
 
@@ -318,17 +520,21 @@ def bootstrap_many(
     extra_starts: int = 4,
     delta: float = DEFAULT_HUBER_DELTA,
     fixed: Mapping[str, float] | None = None,
+    ties: Mapping[str, str] | None = None,
+    bounds: Mapping[str, tuple] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> list[tuple[dict[str, list[float]], np.ndarray]]:
+    config: solver.SolverConfig | None = None,
+) -> list[BootstrapResult]:
     """Percentile intervals for every problem of a stack, all replicates fitted in one batch.
 
     A replicate is a vector of multinomial resample counts over a problem's runs (zero on
     padding), so every replicate of every problem has the same shape and they all vmap. Each
-    replicate starts from its point fit's distinct optima (warm starts, at most 4) plus
-    ``extra_starts`` design starts: warm starts alone end in a worse optimum for about a third
-    of replicates on real data (shared/notes/measured.md).
+    replicate starts from its point fit's distinct optima (at most 4) plus ``extra_starts``
+    design starts: warm starts alone end in a worse optimum for about a third of replicates on
+    real data (shared/notes/measured.md). All starts get a few screening iterations and the
+    best third (at least 2) of each replicate's continue to convergence.
 
-    Returns one ``({natural name: [lo, hi]}, samples [B, P])`` per problem.
+    Returns one :class:`BootstrapResult` per problem.
     """
     if n_resamples < 2:
         raise ValueError(f"--bootstrap needs at least 2 resamples, got {n_resamples}")
@@ -336,7 +542,7 @@ def bootstrap_many(
         raise ValueError(f"--ci must be in (0, 1), got {ci}")
     rng = np.random.default_rng(seed)
     n_problems = int(np.asarray(problems.log_obs).shape[0])
-    design = design_starts(spec, extra_starts, seed=seed)[-extra_starts:]
+    design = design_starts(spec, extra_starts, seed=seed)[-extra_starts:] if extra_starts else np.zeros((0, len(spec.fields)))
     weights, starts = [], []
     for q, point in zip(range(n_problems), points, strict=True):
         base = np.asarray(problems.weights[q])
@@ -350,17 +556,18 @@ def bootstrap_many(
 
     replicates = FitData(tuple(replicate(x) for x in problems.log_inputs), replicate(problems.log_obs),
                          np.concatenate(weights))
-    # Warm starts sit next to an optimum, where L-BFGS's first step (the raw negative gradient)
-    # overshoots by orders of magnitude: the line search needs more than the screening cap of 3
-    # to come back (with 3, almost every replicate stalled at its start; measured in tests).
-    config = solver.SolverConfig(max_linesearch_steps=15)
-    fits = fit_many(spec, replicates, starts, delta=delta, fixed=fixed, progress=progress,
-                    config=config, identify=False)
+    config = config or solver.SolverConfig(screen_iterations=6, keep=1 / 3, min_keep=2)
+    fits = fit_many(spec, replicates, starts, delta=delta, fixed=fixed, ties=ties, bounds=bounds,
+                    progress=progress, config=config, identify=False)
     out = []
     for q in range(n_problems):
         chunk = fits[q * n_resamples: (q + 1) * n_resamples]
-        samples = np.array([[f.natural[name] for name in spec.natural_names] for f in chunk])
-        lo, hi = np.quantile(samples, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
-        out.append(({name: [float(a), float(b)] for name, a, b in zip(spec.natural_names, lo, hi, strict=True)},
-                    samples))
+        good = [f for f in chunk if not f.failed]
+        samples = np.array([[f.natural[name] for name in spec.natural_names] for f in good]).reshape(-1, len(spec.fields))
+        if len(good) >= 2:
+            lo, hi = np.quantile(samples, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
+        else:
+            lo = hi = np.full(len(spec.fields), math.nan)
+        intervals = {name: [float(a), float(b)] for name, a, b in zip(spec.natural_names, lo, hi, strict=True)}
+        out.append(BootstrapResult(intervals, samples, len(chunk) - len(good)))
     return out

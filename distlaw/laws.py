@@ -144,6 +144,8 @@ class LawSpec(NamedTuple):
       presets: published coefficient sets in natural form.
       paper_starts: the paper's grid of initializations (natural-space values of optimizer
         fields: logs for scale constants), one tuple of values per field.
+      bounds: the default box of every coefficient in natural form, ``{name: (lo, hi)}`` with
+        ``None`` for an open side (see ``DEFAULT_BOUNDS``).
     """
 
     name: str
@@ -153,6 +155,7 @@ class LawSpec(NamedTuple):
     target_column: str
     presets: Mapping[str, Mapping[str, float]]
     paper_starts: Mapping[str, tuple[float, ...]]
+    bounds: Mapping[str, tuple[float | None, float | None]]
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -199,6 +202,25 @@ EPOCH_CHINCHILLA = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "be
 
 _SCALE_GRID = (0.0, 5.0, 10.0, 15.0, 20.0)
 
+# Default boxes, natural form, ``None`` for an open side. Physical meaning first: exponents
+# (alpha, beta, gamma, c0) are non-negative (a negative one makes the loss grow with size or
+# data) and below a generous 5 (published fits lie in 0.28-0.77; c0 = 2.549 in the paper);
+# scale constants (E, A, B, d1) are positive through their log form, with a floor of 1e-6
+# far below any published value (A and B are in the hundreds to tens of thousands, E and d1
+# near 1) so that a term the data do not support ends *on the bound*, visibly, instead of
+# drifting to log 0. The distillation constants: c1 >= 0 up to 1e4 (paper 522.6), f1 in
+# [1e-3, 10] (paper 0.090; 1/f1 enters the law, so 0 is excluded), d1 in [1e-3, 1e3] (paper
+# 1.315). Every published preset lies well inside its box (tests/test_laws.py).
+_SCALE = (1e-6, None)
+_EXPONENT = (0.0, 5.0)
+DEFAULT_BOUNDS = {
+    "chinchilla": {"E": _SCALE, "A": _SCALE, "B": _SCALE, "alpha": _EXPONENT, "beta": _EXPONENT},
+    "supervised": {"E": _SCALE, "A": _SCALE, "B": _SCALE, "alpha": _EXPONENT, "beta": _EXPONENT,
+                   "gamma": _EXPONENT},
+    "distillation": {"A": _SCALE, "B": _SCALE, "alpha": _EXPONENT, "beta": _EXPONENT, "gamma": _EXPONENT,
+                     "c0": (0.0, 20.0), "c1": (0.0, 1e4), "f1": (1e-3, 10.0), "d1": (1e-3, 1e3)},
+}
+
 LAWS: dict[str, LawSpec] = {
     "chinchilla": LawSpec(
         name="chinchilla",
@@ -217,6 +239,7 @@ LAWS: dict[str, LawSpec] = {
             "alpha": (0.0, 0.5, 1.0, 1.5, 2.0),
             "beta": (0.0, 0.5, 1.0, 1.5, 2.0),
         },
+        bounds=DEFAULT_BOUNDS["chinchilla"],
     ),
     "supervised": LawSpec(
         name="supervised",
@@ -233,6 +256,7 @@ LAWS: dict[str, LawSpec] = {
             "beta": (0.0, 0.5, 1.0, 1.5),
             "gamma": (0.0, 0.5, 1.0, 1.5),
         },
+        bounds=DEFAULT_BOUNDS["supervised"],
     ),
     "distillation": LawSpec(
         name="distillation",
@@ -252,6 +276,7 @@ LAWS: dict[str, LawSpec] = {
             "f1": (0.0, 0.5, 1.0, 1.5),
             "log_d1": (-1.0, -0.5, 0.0, 0.5, 1.0),
         },
+        bounds=DEFAULT_BOUNDS["distillation"],
     ),
 }
 

@@ -38,14 +38,24 @@ def chinchilla_value_and_grad(theta, log_n, log_d, log_obs, weights, delta):
     return value, grad
 
 
-def scipy_multistart(law: str, data: FitData, starts: np.ndarray, delta: float):
+def scipy_multistart(law: str, data: FitData, starts: np.ndarray, delta: float, box=None):
     """Best objective and parameters of SciPy L-BFGS-B (default tolerances) over ``starts``.
 
+    ``box`` (a :class:`distlaw.fitting.Constraints`) gives L-BFGS-B the same boxes, fixed and
+    tied coefficients as distlaw's fit: it then works in the free coordinates, ``starts`` are
+    full optimizer-space rows (reduced and clipped as distlaw does) and the parameters returned
+    are free coordinates. Without ``box`` the problem is unconstrained in the full space.
     Returns ``(best_value, best_params, values)`` with ``values`` the final objective of each start.
     """
     from scipy.optimize import minimize
 
-    if law == "chinchilla":
+    starts = np.asarray(starts, dtype=np.float64)
+    bounds = None
+    if box is not None:
+        starts = np.clip(box.reduce(starts), box.lower, box.upper)
+        bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None)
+                  for lo, hi in zip(box.lower, box.upper, strict=True)]
+    if law == "chinchilla" and (box is None or box.source == tuple(range(5))):
         arrays = [np.asarray(a) for a in (*data.log_inputs, data.log_obs, data.weights)]
 
         def value_and_grad(theta):
@@ -53,7 +63,7 @@ def scipy_multistart(law: str, data: FitData, starts: np.ndarray, delta: float):
     else:
         import jax
 
-        objective = HuberObjective(law, float(delta))
+        objective = box.objective(delta) if box is not None else HuberObjective(law, float(delta))
         compiled = jax.jit(jax.value_and_grad(objective))
 
         def value_and_grad(theta):
@@ -62,9 +72,9 @@ def scipy_multistart(law: str, data: FitData, starts: np.ndarray, delta: float):
 
     values = np.full(len(starts), np.inf)
     best_params = None
-    for i, start in enumerate(np.asarray(starts, dtype=np.float64)):
+    for i, start in enumerate(starts):
         with np.errstate(all="ignore"):
-            result = minimize(value_and_grad, start, jac=True, method="L-BFGS-B")
+            result = minimize(value_and_grad, start, jac=True, method="L-BFGS-B", bounds=bounds)
         if np.isfinite(result.fun):
             values[i] = result.fun
             if best_params is None or result.fun <= values[: i + 1].min():

@@ -193,7 +193,7 @@ def test_quantiles_from_a_bootstrapped_fit(tmp_path, capsys):
     runs = tmp_path / "runs.csv"
     distillation_table(300, seed=3).to_csv(runs, index=False)
     fit = tmp_path / "fit.json"
-    assert main(["fit", str(runs), "--law", "distillation", "--starts", "64", "--bootstrap", "12", "-o", str(fit)]) == 0
+    assert main(["fit", str(runs), "--law", "distillation", "--supervised", "paper", "--starts", "64", "--bootstrap", "12", "-o", str(fit)]) == 0
     record = json.loads(fit.read_text())
     sweep = tmp_path / "q.toml"
     sweep.write_text(f"""

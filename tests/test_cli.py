@@ -139,7 +139,13 @@ def test_bad_cells_exit_2_naming_file_column_row(runs_csv, tmp_path, capsys, col
 
 @pytest.mark.parametrize("args, message", [
     (["missing.csv", "--law", "chinchilla"], "no such file"),
-    (["{runs}", "--law", "distillation"], "missing column"),
+    (["{runs}", "--law", "distillation", "--supervised", "paper"], "missing column"),
+    (["{runs}", "--law", "distillation"], "--law distillation needs --supervised FIT.json|paper"),
+    (["{runs}", "--law", "chinchilla", "--supervised", "paper"], "applies to --law distillation only"),
+    (["{runs}", "--law", "chinchilla", "--bounds", "alpha=0.5"], "expected LO:HI"),
+    (["{runs}", "--law", "chinchilla", "--bounds", "alpha=1:0.5"], "must be below"),
+    (["{runs}", "--law", "chinchilla", "--bounds", "gamma=0:1"], "has coefficients"),
+    (["{runs}", "--law", "chinchilla", "--tie", "beta=E"], "scale constant"),
     (["{runs}", "--law", "chinchilla", "--where", "params > 1e30"], "no rows left"),
     (["{runs}", "--law", "chinchilla", "--fix", "zeta=1"], "cannot fix"),
     (["{runs}", "--law", "chinchilla", "--starts", "nothere.csv"], "no such starts file"),
@@ -191,3 +197,29 @@ def test_group_by_with_bootstrap_gives_intervals_per_group(runs_csv, tmp_path, c
             assert lo <= hi
     # Different runs, different intervals.
     assert record["groups"][0]["intervals"] != record["groups"][1]["intervals"]
+
+
+def test_bounds_ties_and_on_bound_are_recorded(runs_csv, tmp_path, capsys):
+    code, out, captured = _fit([runs_csv, "--law", "chinchilla", "--huber-delta", "1e-3", "--starts", "64",
+                                "--bounds", "alpha=:0.3", "--bounds", "E=1e-3:", "--tie", "beta=alpha"],
+                               tmp_path, capsys)
+    assert code == 0, captured.err
+    record = json.loads(out.read_text())
+    assert record["bounds"]["alpha"] == [None, 0.3]
+    assert record["bounds"]["E"] == [1e-3, None]
+    assert record["bounds"]["beta"] == [0.0, 5.0]  # the default box
+    assert record["ties"] == {"beta": "alpha"}
+    assert record["params"]["alpha"] == record["params"]["beta"] == pytest.approx(0.3)
+    assert set(record["on_bound"]) == {"alpha", "beta"}  # the table's exponents are about 0.35
+    assert "ended on a bound" in captured.out and "(tied to alpha)" in captured.out
+    assert set(record["std_errors"]) == {"E", "A", "B", "alpha", "beta"}
+
+
+def test_starts_file_rows_outside_the_box_are_reported(runs_csv, tmp_path, capsys):
+    starts = tmp_path / "starts.csv"
+    pd.DataFrame({"E": [1.8, 1.8, 1.7], "A": [400.0, 400, 500], "B": [2000.0, 2000, 1500],
+                  "alpha": [0.3, -0.2, 0.4], "beta": [0.3, 0.3, 7.0]}).to_csv(starts, index=False)
+    code, out, captured = _fit([runs_csv, "--law", "chinchilla", "--starts", starts], tmp_path, capsys)
+    assert code == 0, captured.err
+    assert "2 of 3 rows" in captured.out and "row 2" in captured.out
+    assert any("outside the box" in note for note in json.loads(out.read_text())["notes"])
