@@ -22,7 +22,12 @@ class UsageError(Exception):
 
 
 def _configure_jax():
-    """Float64 for fitting, and a persistent compilation cache so repeat runs skip compiling."""
+    """Float64 for fitting, and a persistent compilation cache so repeat runs skip compiling.
+
+    The cache lives in ``DISTLAW_CACHE_DIR`` (default ``~/.cache/distlaw/jax``; empty: off) and
+    is bounded to ``DISTLAW_CACHE_MAX_MB`` megabytes (default 512; JAX evicts the least
+    recently used entries beyond it).
+    """
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -31,6 +36,7 @@ def _configure_jax():
         jax.config.update("jax_compilation_cache_dir", cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        jax.config.update("jax_compilation_cache_max_size", int(float(os.environ.get("DISTLAW_CACHE_MAX_MB", "512")) * 2**20))
     return jax
 
 

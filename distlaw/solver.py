@@ -91,6 +91,7 @@ class _Pool(NamedTuple):
     value: jnp.ndarray  # [W]
     grad: jnp.ndarray  # [W, K]
     gauss_newton: jnp.ndarray  # [W, K, K]
+    scale: jnp.ndarray  # [W, K] diagonal of the IRLS matrix: the damping's metric
     damping: jnp.ndarray  # [W]
     status: jnp.ndarray  # [W] int32
     steps: jnp.ndarray  # [W] int32
@@ -119,11 +120,12 @@ def huber_pieces(objective, z, data):
     magnitude = jnp.abs(residual)
     value = jnp.sum(w * jnp.where(magnitude <= delta, 0.5 * residual**2, delta * (magnitude - 0.5 * delta)))
     grad = jacobian.T @ (w * jnp.clip(residual, -delta, delta))
+    inlier = w * (magnitude <= delta)
     omega = w * jnp.minimum(1.0, delta / jnp.maximum(magnitude, 1e-300))
-    return value, grad, (jacobian * omega[:, None]).T @ jacobian
+    return value, grad, (jacobian * inlier[:, None]).T @ jacobian, jnp.sum(omega[:, None] * jacobian**2, axis=0)
 
 
-def _lm_step(z, grad, gauss_newton, damping, lower, upper):
+def _lm_step(z, grad, gauss_newton, scale, damping, lower, upper):
     """One projected, Marquardt-damped Gauss-Newton step from z; returns the clipped candidate.
 
     Coordinates on a bound whose gradient points out of the box are held (their rows and
@@ -134,11 +136,10 @@ def _lm_step(z, grad, gauss_newton, damping, lower, upper):
     k = z.shape[0]
     held = ((z <= lower) & (grad > 0)) | ((z >= upper) & (grad < 0))
     free = ~held
-    diagonal = jnp.diagonal(gauss_newton)
-    scale = diagonal + 1e-12 * jnp.max(diagonal) + 1e-300
+    scale = scale + 1e-12 * jnp.max(scale) + 1e-300
     system = gauss_newton + damping * jnp.diag(scale)
     system = jnp.where(free[:, None] & free[None, :], system, jnp.eye(k))
-    step = jnp.linalg.solve(system, jnp.where(free, -grad, 0.0)[:, None])[:, 0]
+    step = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(system), jnp.where(free, -grad, 0.0))
     return jnp.clip(z + jnp.where(free, step, 0.0), lower, upper)
 
 
@@ -152,51 +153,49 @@ def _advance(pool, new_z, new_problem, reset, problems, lower, upper, max_iterat
     lane has finished.
     """
 
-    def pieces(z, problem):
-        data = jax.tree.map(lambda a: a[problem], problems)
-        return huber_pieces(objective, z, data)
+    # Each lane's data, gathered once per call rather than once per iteration.
+    lane_problem = jnp.where(reset, new_problem, pool.problem)
+    lane_data = jax.tree.map(lambda a: a[lane_problem], problems)
 
-    def start(z, problem, p_new, q_new, is_new, value, grad, gauss_newton, damping, status, steps):
-        p_new = jnp.clip(p_new, lower, upper)
-        f0, g0, a0 = pieces(p_new, q_new)
-        fresh_status = jnp.where(jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0)), RUNNING, FAILED)
-        pick = partial(jnp.where, is_new)
-        return (pick(p_new, z), pick(f0, value), pick(g0, grad), pick(a0, gauss_newton),
-                pick(_LAMBDA_START, damping), pick(fresh_status, status), pick(0, steps), pick(q_new, problem))
+    # A fresh lane's first iteration evaluates its start instead of stepping (one program, one
+    # copy of the objective's derivatives: compile time is a large share of a small fit).
+    fresh = reset
+    pick_new = partial(jnp.where, reset)
+    state = (jnp.where(reset[:, None], jnp.clip(new_z, lower, upper), pool.z), pick_new(jnp.inf, pool.value),
+             pool.grad, pool.gauss_newton, pool.scale, pick_new(_LAMBDA_START, pool.damping), pick_new(RUNNING, pool.status),
+             pick_new(0, pool.steps), lane_problem, fresh)
 
-    z, value, grad, gauss_newton, damping, status, steps, problem = jax.vmap(start)(
-        pool.z, pool.problem, new_z, new_problem, reset, pool.value, pool.grad, pool.gauss_newton,
-        pool.damping, pool.status, pool.steps)
-
-    def lane(z, value, grad, gauss_newton, damping, status, steps, problem):
+    def lane(data, z, value, grad, gauss_newton, scale, damping, status, steps, problem, fresh):
         running = status == RUNNING
-        candidate = _lm_step(z, grad, gauss_newton, damping, lower, upper)
-        f_new, g_new, a_new = pieces(candidate, problem)
+        candidate = jnp.where(fresh, z, _lm_step(z, grad, gauss_newton, scale, damping, lower, upper))
+        f_new, g_new, a_new, s_new = huber_pieces(objective, candidate, data)
         finite = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(g_new)) & jnp.all(jnp.isfinite(a_new))
-        accept = running & finite & (f_new < value)
+        accept = running & finite & (fresh | (f_new < value))
         # Converged: a lightly damped step gains (almost) nothing, or no step at all lowers J.
-        tiny_gain = accept & (value - f_new <= ftol * jnp.abs(value)) & (damping <= 1e-2)
+        tiny_gain = accept & ~fresh & (value - f_new <= ftol * jnp.abs(value)) & (damping <= 1e-2)
         stuck = running & ~accept & (damping >= _LAMBDA_MAX)
         pick = partial(jnp.where, accept)
-        z, value, grad, gauss_newton = pick(candidate, z), pick(f_new, value), pick(g_new, grad), pick(a_new, gauss_newton)
-        damping = jnp.where(accept, jnp.maximum(damping * 0.3, _LAMBDA_MIN), damping * 10.0)
-        steps = steps + running.astype(steps.dtype)
-        status = jnp.where(running & (tiny_gain | stuck), CONVERGED,
-                           jnp.where(running & (steps >= max_iterations), MAX_STEPS, status))
-        return z, value, grad, gauss_newton, damping, status, steps, problem
+        z, value, grad = pick(candidate, z), pick(f_new, value), pick(g_new, grad)
+        gauss_newton, scale = pick(a_new, gauss_newton), pick(s_new, scale)
+        damping = jnp.where(fresh, damping, jnp.where(accept, jnp.maximum(damping * 0.3, _LAMBDA_MIN), damping * 10.0))
+        steps = steps + (running & ~fresh).astype(steps.dtype)
+        status = jnp.where(running & fresh & ~finite, FAILED,
+                           jnp.where(running & (tiny_gain | stuck), CONVERGED,
+                                     jnp.where(running & (steps >= max_iterations), MAX_STEPS, status)))
+        return z, value, grad, gauss_newton, scale, damping, status, steps, problem, jnp.zeros_like(fresh)
 
     batched = jax.vmap(lane)
 
     def cond(carry):
         i, state = carry
-        return (i < n_iterations) & jnp.any(state[5] == RUNNING)
+        return (i < n_iterations) & jnp.any(state[6] == RUNNING)
 
     def body(carry):
         i, state = carry
-        return i + 1, batched(*state)
+        return i + 1, batched(lane_data, *state)
 
-    _, state = jax.lax.while_loop(cond, body, (0, (z, value, grad, gauss_newton, damping, status, steps, problem)))
-    return _Pool(*state)
+    _, state = jax.lax.while_loop(cond, body, (0, state))
+    return _Pool(*state[:-1])
 
 
 def _empty_pool(width: int, n_params: int) -> _Pool:
@@ -205,6 +204,7 @@ def _empty_pool(width: int, n_params: int) -> _Pool:
         value=np.full(width, np.inf),
         grad=np.zeros((width, n_params)),
         gauss_newton=np.zeros((width, n_params, n_params)),
+        scale=np.zeros((width, n_params)),
         damping=np.full(width, _LAMBDA_START),
         status=np.full(width, CONVERGED, np.int32),  # empty lanes count as finished
         steps=np.zeros(width, np.int32),
@@ -278,6 +278,7 @@ def _run_queue(objective, config, max_iterations, queue, out, problems, lower, u
     lane_start = np.full(width, -1)  # which start occupies each lane
     prior_steps = out.steps.copy()
     next_in_queue = finished = 0
+    shrunk = False
     total = len(queue)
     while True:
         free = np.flatnonzero(lane_start < 0)
@@ -309,3 +310,18 @@ def _run_queue(objective, config, max_iterations, queue, out, problems, lower, u
             finished += len(done)
         if progress is not None:
             progress(finished, total)
+        # Once the queue is empty, pack the survivors into a pool 8 times narrower, once, so the
+        # slow tail (a few starts crawling along a flat valley) does not pay for idle lanes.
+        occupied = np.flatnonzero(lane_start >= 0)
+        if next_in_queue == total and 0 < len(occupied) <= width // 8 and width >= 64 and not shrunk:
+            shrunk = True
+            width //= 8
+            pool = _gather_lanes(pool, np.resize(occupied, width), np.arange(width) >= len(occupied))
+            lane_start = np.concatenate([lane_start[occupied], np.full(width - len(occupied), -1)])
+
+
+@jax.jit
+def _gather_lanes(pool: _Pool, index, empty) -> _Pool:
+    """The lanes ``index`` of ``pool``, the ones marked ``empty`` finished (so they stay idle)."""
+    packed = jax.tree.map(lambda a: a[index], pool)
+    return packed._replace(status=jnp.where(empty, CONVERGED, packed.status))
