@@ -56,7 +56,7 @@ def main() -> None:
     shrink = 10 if args.quick else 1
     width = 512 if args.quick else args.width  # wide pools only pay on an accelerator
     print(f"devices: {jax.devices()}")
-    config = solver.SolverConfig(width=width, screen_steps=20, keep=0.05, min_keep=16)
+    config = solver.SolverConfig(width=width, screen_iterations=30, keep=0.05, min_keep=16)
     rows = []
 
     sup = LAWS["supervised"]

@@ -117,10 +117,14 @@ def cmd_fit(args) -> int:
     supervised = sup_params = None
     if spec.name == "distillation":
         if args.supervised is None:
-            raise UsageError("--law distillation needs --supervised FIT.json|paper: the supervised law that gives "
-                             "each student's Ltilde_S (fit it first to your supervised runs with "
-                             "`distlaw fit RUNS --law supervised -o sup.json`, or pass `paper` for Table 6's)")
-        supervised = supervised_coefficients(args.supervised)
+            raise UsageError("--law distillation needs --supervised FIT.json|paper|SUPERVISED_RUNS: the supervised "
+                             "law that gives each student's Ltilde_S (a fit of your own supervised runs, a table of "
+                             "them to fit first, or `paper` for Table 6's)")
+        supervised_fit = None
+        if _is_run_table(args.supervised):
+            supervised, supervised_fit = _fit_supervised_first(args)
+        else:
+            supervised = supervised_coefficients(args.supervised)
         sup_params = LAWS["supervised"].from_natural(supervised)
     elif args.supervised is not None:
         raise UsageError("--supervised applies to --law distillation only")
@@ -183,6 +187,8 @@ def cmd_fit(args) -> int:
     if best.failed:
         raise UsageError(f"every start of the {spec.name} fit failed (the objective is not finite anywhere tried)")
     record = _fit_record(spec, best, args, supervised, table, box, notes)
+    if spec.name == "distillation" and supervised_fit is not None:
+        record["supervised_fit"] = supervised_fit
     if holdout_mask is not None:
         record["holdout"] = _holdout(spec, best, frame[holdout_mask], supervised, args.holdout)
     if group_keys:
@@ -211,6 +217,29 @@ def cmd_fit(args) -> int:
     _print_summary(spec, record, elapsed)
     print(f"wrote {args.output}")
     return 0
+
+
+def _is_run_table(source: str) -> bool:
+    """``--supervised`` names a run table (fit it first) rather than a FIT.json or a preset."""
+    path = Path(source)
+    return path.is_dir() or path.suffix.lower() in {".csv", ".parquet", ".pq", ".jsonl", ".ndjson"}
+
+
+def _fit_supervised_first(args) -> tuple[dict, dict]:
+    """The paper's procedure: fit the supervised law (Eq. 1) to the supervised runs, then use it
+    for Ltilde_S. Returns (coefficients, the supervised fit's record for FIT.json)."""
+    from . import fitting
+    from .laws import LAWS
+    from .runs import read_runs
+
+    spec = LAWS["supervised"]
+    table = read_runs([args.supervised], required=spec.input_columns + (spec.target_column,))
+    result = fitting.fit(spec, fitting.fit_data(spec, table.frame), delta=args.huber_delta)
+    print(f"supervised law fitted first to {', '.join(table.sources)}: {result.n_runs} runs, "
+          + ", ".join(f"{k}={v:.4g}" for k, v in result.natural.items()))
+    return result.natural, {"sources": list(table.sources), "params": result.natural, "objective": result.objective,
+                            "huber_delta": args.huber_delta, "n_runs": result.n_runs, "on_bound": list(result.on_bound),
+                            "unidentified": list(result.unidentified)}
 
 
 def _plain(value):
@@ -614,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--warm-start", metavar="OLD.json", help="also start from an earlier fit")
     fit.add_argument("--supervised", metavar="FIT.json|paper",
                      help="supervised law for Ltilde_S (required with --law distillation): a supervised "
-                          "or chinchilla FIT.json, or paper (Table 6)")
+                          "or chinchilla FIT.json, paper (Table 6), or a table of supervised runs to fit first")
     fit.set_defaults(func=cmd_fit)
 
     predict = sub.add_parser("predict", help="add a predicted_loss column to run tables")

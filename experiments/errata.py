@@ -14,7 +14,7 @@ from _report import arguments, table, verdict, write_report
 
 from distlaw import fit_data, planning
 from distlaw.compute import SCENARIOS, Architecture, forward_flops
-from distlaw.fitting import HuberObjective, identifiability
+from distlaw.fitting import constraints, identifiability
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
 from distlaw.synthetic import distillation_table
 
@@ -66,8 +66,8 @@ def c1_rows():
     frame = distillation_table(697, seed=12)
     sup = SUP.from_natural(PAPER_SUPERVISED)
     data = fit_data(DIST, frame, supervised=sup)
-    flagged = identifiability(DIST, HuberObjective("distillation", 1e-4),
-                              np.asarray(DIST.from_natural(PAPER_DISTILLATION)), data)
+    box = constraints(DIST)
+    flagged, _ = identifiability(box, box.objective(1e-4), np.asarray(DIST.from_natural(PAPER_DISTILLATION)), data)
     return [["c1 interval (522.6, 522.6) is degenerate", "not identified", ", ".join(flagged) + " flagged", "",
              verdict("c1" in flagged)]]
 

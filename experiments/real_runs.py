@@ -1,4 +1,4 @@
-"""Chinchilla-form fits of real, public run tables from ../shared/data (see its SOURCES.md).
+"""Chinchilla-form fits of the real, public run tables shipped in distlaw/data (see its SOURCES.md).
 
     python experiments/real_runs.py [--quick] [--out DIR]     (DISTLAW_SHARED_DATA=DIR to point elsewhere)
 
@@ -24,13 +24,13 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np
 from _report import arguments, table, verdict, write_report
 
-from distlaw import bootstrap, fit, fit_data, planning, predict_loss
+from distlaw import bootstrap, datasets, fit, fit_data, planning, predict_loss
 from distlaw.compute import Architecture
 from distlaw.laws import LAWS, PAPER_DISTILLATION
 from distlaw.runs import read_runs
 
 CHIN = LAWS["chinchilla"]
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(datasets.__file__).resolve().parent / "data"  # the tables shipped with distlaw
 PUBLISHED_GADRE_ERROR = 0.007  # Gadre et al. (2024): 0.7% relative error on the largest runs
 PUBLISHED_PORIAN_A = (0.834, 0.497)  # Porian et al. (2024): from their first to their last configuration
 
@@ -49,7 +49,7 @@ def muennighoff(data, n_boot):
         frame = frame[frame["epochs"] == 1]
     d = fit_data(CHIN, frame)
     result = fit(CHIN, d, delta=1e-3)
-    intervals, _ = bootstrap(CHIN, d, result, n_boot, delta=1e-3)
+    intervals = bootstrap(CHIN, d, result, n_boot, delta=1e-3).intervals
     rows = [[n, result.natural[n], f"[{intervals[n][0]:.4g}, {intervals[n][1]:.4g}]"] for n in CHIN.natural_names]
     return f"{len(frame)} single-epoch runs.\n\n" + table(["coefficient", "distlaw", "90% interval"], rows)
 

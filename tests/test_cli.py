@@ -223,3 +223,24 @@ def test_starts_file_rows_outside_the_box_are_reported(runs_csv, tmp_path, capsy
     assert code == 0, captured.err
     assert "2 of 3 rows" in captured.out and "row 2" in captured.out
     assert any("outside the box" in note for note in json.loads(out.read_text())["notes"])
+
+
+def test_distillation_fits_the_supervised_runs_first_when_given_a_table(tmp_path, capsys):
+    """The paper's procedure in one command: --supervised RUNS fits Eq. 1 to those runs, uses it
+    for Ltilde_S, and records that fit; it matches fitting the supervised table on its own."""
+    from distlaw.laws import PAPER_SUPERVISED
+    from distlaw.synthetic import distillation_table
+
+    sup_runs, dist_runs = tmp_path / "sup.csv", tmp_path / "dist.csv"
+    chinchilla_table(PAPER_SUPERVISED, 120, noise=0.003, seed=3).to_csv(sup_runs, index=False)
+    distillation_table(200, seed=4).to_csv(dist_runs, index=False)
+    code, out, captured = _fit([dist_runs, "--law", "distillation", "--supervised", sup_runs, "--starts", "64"],
+                               tmp_path, capsys)
+    assert code == 0, captured.err
+    record = json.loads(out.read_text())
+    assert record["supervised_fit"]["n_runs"] == 120
+    assert record["supervised"] == record["supervised_fit"]["params"]
+    assert main(["fit", str(sup_runs), "--law", "supervised", "-o", str(tmp_path / "sup.json")]) == 0
+    alone = json.loads((tmp_path / "sup.json").read_text())
+    for name, value in alone["params"].items():
+        assert record["supervised"][name] == pytest.approx(value, rel=1e-6), name

@@ -116,3 +116,17 @@ def test_supervised_log_form_matches_eq1():
     n, d = 2e9, 4e10
     eq1 = p["E"] + (p["A"] / n ** p["alpha"] + p["B"] / d ** p["beta"]) ** p["gamma"]
     assert float(jnp.exp(supervised_log_loss(SUP, np.log(n), np.log(d)))) == pytest.approx(eq1, rel=1e-12)
+
+
+def test_every_published_preset_lies_well_inside_its_default_box():
+    """Well inside: a factor of 10 above a positive lower edge (scale constants, f1, d1), 0.2
+    above a zero lower edge (the smallest published exponent is 0.28), a factor of 5 below any
+    upper edge."""
+    for spec in LAWS.values():
+        assert set(spec.bounds) == set(spec.natural_names), spec.name
+        for preset, values in spec.presets.items():
+            for name, value in values.items():
+                lo, hi = spec.bounds[name]
+                where = (spec.name, preset, name, value, (lo, hi))
+                assert lo is None or value >= (10 * lo if lo > 0 else 0.2), where
+                assert hi is None or value <= hi / 5, where
