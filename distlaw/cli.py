@@ -259,7 +259,8 @@ def _fit_record(spec, fit, args, supervised, table, box, notes=(), brief=False) 
         "status_counts": fit.status_counts,
         "on_bound": list(fit.on_bound),
         "unidentified": list(fit.unidentified),
-        "std_errors": fit.std_errors,
+        # null: no finite standard error (a direction the data cannot see at all)
+        "std_errors": {name: value if np.isfinite(value) else None for name, value in fit.std_errors.items()},
     }
     if brief:
         return record

@@ -463,8 +463,11 @@ def identifiability(box: Constraints, objective: HuberObjective, z, data: FitDat
     hessian = (jacobian * (w * omega)[:, None]).T @ jacobian
     score = (jacobian * (w * np.clip(residual, -objective.delta, objective.delta) ** 2)[:, None]).T @ jacobian
     n_runs, k = float(np.sum(w)), len(z)
+    names = box.free_names()
     if not (np.all(np.isfinite(hessian)) and np.all(np.isfinite(score))):
-        raise RuntimeError("the objective's derivatives are not finite at the fitted optimum")
+        # The law overflowed at the optimum: nothing can be said of any coefficient.
+        return (tuple(n for n, k in zip(spec.natural_names, box.source, strict=True) if k >= 0),
+                {n: math.nan for n, k in zip(spec.natural_names, box.source, strict=True) if k >= 0})
     # Solve in the scale of H's diagonal, where "singular" means "relative to the coordinate".
     scale = np.sqrt(np.maximum(np.diag(hessian), 1e-300))
     eigenvalues, vectors = np.linalg.eigh(hessian / np.outer(scale, scale))
@@ -475,7 +478,6 @@ def identifiability(box: Constraints, objective: HuberObjective, z, data: FitDat
     # A coordinate loading on a direction H cannot see has no finite variance.
     variance[np.any(np.abs(vectors[:, null]) > 1e-3, axis=1)] = np.inf
     std_errors, flagged = {}, set()
-    names = box.free_names()
     for k_index, name in enumerate(names):
         se = float(np.sqrt(max(variance[k_index], 0.0)))
         std_errors[name] = se

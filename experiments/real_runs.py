@@ -36,7 +36,9 @@ PUBLISHED_PORIAN_A = (0.834, 0.497)  # Porian et al. (2024): from their first to
 
 
 def find(data: Path, name: str) -> list[Path]:
-    return sorted(p for p in data.rglob("*") if name in p.name.lower() and p.suffix in {".csv", ".parquet", ".jsonl"})
+    """The run table of study ``name`` (not its table of reported fits)."""
+    return sorted(p for p in data.rglob("*") if name in p.name.lower() and p.suffix in {".csv", ".parquet", ".jsonl"}
+                  and "reported_fits" not in p.name)
 
 
 def muennighoff(data, n_boot):

@@ -244,3 +244,21 @@ def test_distillation_fits_the_supervised_runs_first_when_given_a_table(tmp_path
     alone = json.loads((tmp_path / "sup.json").read_text())
     for name, value in alone["params"].items():
         assert record["supervised"][name] == pytest.approx(value, rel=1e-6), name
+
+
+def test_an_unidentifiable_fit_writes_valid_json(tmp_path, capsys):
+    """One token count for every run: B and beta have no finite standard error; FIT.json says
+    null (JSON has no infinity) and the summary warns."""
+    n = np.geomspace(4e7, 1.6e10, 40)
+    runs = tmp_path / "one_d.csv"
+    truth = LAWS["chinchilla"].from_natural(EPOCH_CHINCHILLA)
+    from distlaw.laws import predict_loss
+
+    pd.DataFrame({"params": n, "tokens": 2e10, "loss": np.asarray(predict_loss(LAWS["chinchilla"], truth, n, 2e10))}
+                 ).to_csv(runs, index=False)
+    code, out, captured = _fit([runs, "--law", "chinchilla", "--starts", "64"], tmp_path, capsys)
+    assert code == 0, captured.err
+    record = json.loads(out.read_text())
+    assert {"B", "beta"} <= set(record["unidentified"])
+    assert "cannot pin down" in captured.out
+    assert all(v is None or v >= 0 for v in record["std_errors"].values())
