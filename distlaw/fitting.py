@@ -84,9 +84,7 @@ class HuberObjective(NamedTuple):
 
     def __call__(self, z, data: FitData):
         residual = jnp.where(data.weights > 0, self.residuals(z, data), 0.0)  # weight 0: absent
-        magnitude = jnp.abs(residual)
-        huber = jnp.where(magnitude <= self.delta, 0.5 * residual**2, self.delta * (magnitude - 0.5 * self.delta))
-        return jnp.sum(data.weights * huber)
+        return jnp.sum(data.weights * solver.huber(residual, self.delta))
 
 
 @dataclasses.dataclass(frozen=True)

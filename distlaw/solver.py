@@ -105,6 +105,12 @@ class _Pool(NamedTuple):
     problem: jnp.ndarray  # [W] int32
 
 
+def huber(residual, delta):
+    """rho_delta(r) = r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond (elementwise)."""
+    magnitude = jnp.abs(residual)
+    return jnp.where(magnitude <= delta, 0.5 * residual**2, delta * (magnitude - 0.5 * delta))
+
+
 def huber_pieces(objective, z, data):
     """Value, gradient, Gauss-Newton matrix and damping metric of ``sum_i w_i rho_delta(r_i(z))``.
 
@@ -126,7 +132,7 @@ def huber_pieces(objective, z, data):
     jacobian = jax.jacfwd(objective.residuals)(z, data)  # [n, K]: K forward passes, elementwise
     jacobian = jnp.where(present[:, None], jacobian, 0.0)
     magnitude = jnp.abs(residual)
-    value = jnp.sum(w * jnp.where(magnitude <= delta, 0.5 * residual**2, delta * (magnitude - 0.5 * delta)))
+    value = jnp.sum(w * huber(residual, delta))
     grad = jacobian.T @ (w * jnp.clip(residual, -delta, delta))
     inlier = w * (magnitude <= delta)
     omega = w * jnp.minimum(1.0, delta / jnp.maximum(magnitude, 1e-300))
