@@ -48,6 +48,7 @@ class Dataset(NamedTuple):
     licence: str  # SPDX identifier
     licence_file: str  # relative to distlaw/data
     description: str
+    sha256: str  # of the shipped file, as derived (see SOURCES.md)
 
 
 _MUENNIGHOFF = dict(
@@ -87,6 +88,7 @@ DATASETS: dict[str, Dataset] = {
             "repeats sharing (params, tokens, unique_tokens)."
         ),
         **_MUENNIGHOFF,
+        sha256="05ec9dbc4db5a0ac8a68ab121a8b807c9e3e381f3b62c0bd5043d09d905cecfc",
     ),
     "gadre2024": Dataset(
         name="gadre2024",
@@ -97,6 +99,7 @@ DATASETS: dict[str, Dataset] = {
             "extrapolation check. The 7B runs' lr/wd/global_bs fields are unreliable."
         ),
         **_GADRE,
+        sha256="88d5d1840be72077fb27828a8d3ae55230121e0a876058ba9b566515569d7051",
     ),
     "porian2024": Dataset(
         name="porian2024",
@@ -107,6 +110,7 @@ DATASETS: dict[str, Dataset] = {
             "and loss: never pool them."
         ),
         **_PORIAN,
+        sha256="9175de202bfd923d5dd6b65916d0c592fb76ea674fc75bb0fddafeafcaee1f27",
     ),
     "porian2024_fits": Dataset(
         name="porian2024_fits",
@@ -116,6 +120,7 @@ DATASETS: dict[str, Dataset] = {
             "estimated from isoFLOP minima (Approach 2), not from a parametric L(N, D) fit."
         ),
         **_PORIAN,
+        sha256="d63247bf61791f0726d5289b0194f62433e6b90b0adba1e19283495af18905a9",
     ),
 }
 
