@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import datasets
+
 SOURCE, ROW = "_source", "_row"  # provenance columns; never written out
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _FORMAT_LIST = ", ".join(FORMATS)
@@ -142,13 +144,20 @@ def write_table(frame: pd.DataFrame, path: PathLike) -> None:
 
 
 def _expand(paths: PathLike | Sequence[PathLike]) -> list[tuple[Path, str]]:
-    """Files to read, each with the label used in messages and ``_source`` (the path as given)."""
+    """Files to read, each with the label used in messages and ``_source`` (the path as given).
+
+    A name from :mod:`distlaw.datasets` that is not a path on disk reads that shipped table.
+    """
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
         raise RunTableError("no run tables given")
     files = []
     for item in items:
         path = Path(item)
+        if not path.exists() and str(item) in datasets.DATASETS:
+            # A name of a table shipped with distlaw (``distlaw fit muennighoff2023 ...``).
+            files.append((datasets.path(str(item)), str(item)))
+            continue
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))

@@ -262,3 +262,12 @@ def test_an_unidentifiable_fit_writes_valid_json(tmp_path, capsys):
     assert {"B", "beta"} <= set(record["unidentified"])
     assert "cannot pin down" in captured.out
     assert all(v is None or v >= 0 for v in record["std_errors"].values())
+
+
+def test_fit_reads_a_shipped_dataset_by_name(tmp_path, capsys):
+    """`distlaw fit gadre2024 ...` reads the table shipped with distlaw; --where picks a dataset."""
+    code, out, captured = _fit(["gadre2024", "--law", "chinchilla", "--huber-delta", "1e-3", "--starts", "64",
+                                "--where", "dataset == 'rpj'"], tmp_path, capsys)
+    assert code == 0, captured.err
+    record = json.loads(out.read_text())
+    assert record["n_runs"] == 35 and record["sources"] == ["gadre2024"]
