@@ -3,27 +3,37 @@
 Public API (see the README):
 
     from distlaw import LAWS, get_law, fit, fit_many, fit_data, bootstrap, predict_loss
+
+The names are imported on first use (PEP 562), so ``import distlaw`` and ``distlaw --help`` do
+not pay for importing JAX.
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .fitting import FitData, FitResult, bootstrap, bootstrap_many, fit, fit_data, fit_many, stack_data
-from .laws import LAWS, LawSpec, get_law, predict_loss
-from .solver import SolverConfig
+# Public name -> the submodule that defines it.
+_EXPORTS = {
+    "FitData": "fitting", "FitResult": "fitting", "BootstrapResult": "fitting", "bootstrap": "fitting",
+    "bootstrap_many": "fitting", "constraints": "fitting", "fit": "fitting", "fit_data": "fitting",
+    "fit_many": "fitting", "stack_data": "fitting",
+    "LAWS": "laws", "LawSpec": "laws", "get_law": "laws", "predict_loss": "laws",
+    "SolverConfig": "solver",
+}  # fmt: skip
 
-__all__ = [
-    "LAWS",
-    "FitData",
-    "FitResult",
-    "LawSpec",
-    "SolverConfig",
-    "__version__",
-    "bootstrap",
-    "bootstrap_many",
-    "fit",
-    "fit_data",
-    "fit_many",
-    "get_law",
-    "predict_loss",
-    "stack_data",
-]  # fmt: skip
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'distlaw' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

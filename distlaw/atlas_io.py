@@ -273,6 +273,8 @@ def write_contours(sweep: Sweep, metadata: dict, levels_step: float = 0.05) -> l
     plan = pq.read_table(sweep.output / "plan").to_pandas()
     entries = []
     n_s, budgets = sweep.plan_axes["student_params"], sweep.plan_axes["budget"]
+    if len(n_s) < 2 or len(budgets) < 2:
+        return entries  # iso-loss lines need a 2-D grid (the caller says so)
     for name in sweep.scenarios:
         part = plan[plan["scenario"].astype(str) == name]
         grid = part.pivot_table(index="student_params", columns="budget", values="student_loss")

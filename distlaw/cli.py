@@ -418,15 +418,18 @@ def parse_values(text: str, what: str) -> list[float]:
     return values
 
 
-def planning_laws(source: str, arch):
-    """PlanningLaws from ``paper`` or a distillation FIT.json (which carries its supervised law)."""
+def planning_laws(source: str, arch, where: str = "--fit"):
+    """PlanningLaws from ``paper`` or a distillation FIT.json (which carries its supervised law).
+
+    ``where`` names the flag or sweep key the source came from, for the error message.
+    """
     from .fitfile import load_fit
     from .laws import LAWS
     from .planning import PlanningLaws
 
     record = load_fit(source, law="distillation")
     if record["law"] != "distillation":
-        raise UsageError(f"--fit {source}: planning needs a distillation fit (it carries its supervised law), "
+        raise UsageError(f"{where} {source}: planning needs a distillation fit (it carries its supervised law), "
                          f"not a {record['law']} fit")
     return PlanningLaws(LAWS["supervised"].from_natural(record["supervised"]),
                         LAWS["distillation"].from_natural(record["params"]), arch)
@@ -443,6 +446,10 @@ def _existing_teacher_rows(laws, students, budgets, args) -> list[dict]:
     if args.logit_cost > 0 and args.teacher_params is None:
         raise UsageError("--teacher-params is needed to price the teacher's logits (or --logit-cost 0)")
     teacher_loss = args.teacher_loss
+    floor = float(np.exp(laws.supervised.log_e))
+    if teacher_loss is not None and not teacher_loss > floor:
+        raise UsageError(f"--teacher-loss {teacher_loss:g}: a teacher's loss must exceed the supervised law's "
+                         f"irreducible loss E = {floor:.4g} (nats per token)")
     if teacher_loss is None:
         teacher_loss = float(np.exp(supervised_log_loss(laws.supervised, np.log(args.teacher_params),
                                                         np.log(args.teacher_tokens))))
@@ -494,6 +501,10 @@ def cmd_plan(args) -> int:
     print(header)
     for c in budgets:
         ref = next(r for r in rows if r["budget"] == c)
+        if ref["compute_optimal_loss"] is None:
+            print(f"{'':>9} {c:>9.3g} {'(compute-optimal sup.)':<22} none: the budget cannot train any model "
+                  "within the size and token bounds")
+            continue
         print(f"{'':>9} {c:>9.3g} {'(compute-optimal sup.)':<22} {ref['compute_optimal_tokens']:>9.3g} "
               f"N*={ref['compute_optimal_params']:.3g} (D*/N*={ref['compute_optimal_tokens'] / ref['compute_optimal_params']:.1f})"
               f"{'':>4}{ref['compute_optimal_loss']:>7.4f}")
@@ -571,7 +582,7 @@ def cmd_atlas(args) -> int:
 
     sweep = load_sweep(args.sweep, output=args.output)
     record = load_fit(sweep.law, law="distillation")
-    laws = planning_laws(sweep.law, Architecture())
+    laws = planning_laws(sweep.law, Architecture(), where=f"{sweep.path}: key 'law' =")
     sizes = loss_plan_sizes(sweep)
     if args.dry_run:
         for name, (rows, columns) in sizes.items():
@@ -595,6 +606,8 @@ def cmd_atlas(args) -> int:
     if sweep.plan_axes is not None and process[0] == 0:  # small: the first process writes it
         tables["plan"] = write_plan_atlas(sweep, laws, metadata)
         tables["contours"] = write_contours(sweep, metadata)
+        if not tables["contours"]:
+            print("note: no iso-loss contours: they need at least 2 student sizes and 2 budgets in [plan]")
     manifest = write_manifest(sweep, metadata, tables, process)
     elapsed = time.perf_counter() - t0
     for name, entries in tables.items():
@@ -617,6 +630,7 @@ def cmd_plot(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distlaw", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"distlaw {__version__}")
+    parser.add_argument("--debug", action="store_true", help="on an unexpected error, show the full traceback")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def table_options(p):
@@ -725,6 +739,16 @@ def main(argv=None) -> int:
     except (UsageError, ValueError) as err:
         print(f"distlaw: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a folder that cannot be created, a file that cannot be written
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"distlaw: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 -- anything else is distlaw's fault: one line, a hint
+        if args.debug:
+            raise
+        print(f"distlaw: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback, "
+              "and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -56,6 +56,11 @@ def load_fit(path_or_preset: str, law: str | None = None) -> dict:
         record = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: not a fit record (expected a JSON object with 'law' and 'params', "
+                         f"found {type(record).__name__})")
+    if not isinstance(record.get("params", {}), dict):
+        raise ValueError(f"{path}: key 'params' must be an object of coefficients")
     for key in ("law", "params"):
         if key not in record:
             raise ValueError(f"{path}: missing key {key!r}")

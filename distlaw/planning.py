@@ -31,6 +31,8 @@ One-dimensional questions use the zoom grid alone.
 
 from __future__ import annotations
 
+import math
+
 from typing import NamedTuple
 
 import jax
@@ -460,4 +462,15 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
                                     "logits": float(alloc.logits_flops[i] / total),
                                     "pretraining": float(alloc.pretraining_flops[i] / total)})
             rows.append(row)
-    return rows
+    return [_finite_or_none(row) for row in rows]
+
+
+def _finite_or_none(value):
+    """Rows for JSON and Parquet: a non-finite float (an unreachable target) becomes None."""
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -30,9 +30,12 @@ def _pyplot():
 
 
 def _read(atlas: Path, table: str) -> pd.DataFrame:
+    if not atlas.is_dir():
+        raise ValueError(f"{atlas}: no such folder")
     folder = atlas / table
-    if not folder.is_dir():
-        raise ValueError(f"{atlas}: no {table} table (run `distlaw atlas` with a [{'loss' if table == 'loss' else 'plan'}] section)")
+    section = "loss" if table == "loss" else "plan"
+    if not folder.is_dir() or not any(folder.rglob("*.parquet")):
+        raise ValueError(f"{atlas}: no {table} table (run `distlaw atlas` with a [{section}] section)")
     frame = pd.read_parquet(folder)
     if "scenario" in frame:
         frame["scenario"] = frame["scenario"].astype(str)

@@ -105,7 +105,9 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
         table = definition["plan"]
         _no_extra(path, "plan", table, set(PLAN_AXES) | {"scenarios"})
         plan_axes = {name: _axis(path, f"plan.{name}", table.get(name)) for name in PLAN_AXES}
-        scenarios = tuple(table.get("scenarios", SCENARIO_NAMES))
+        scenarios = table.get("scenarios", SCENARIO_NAMES)
+        # One name is one scenario (iterating a string would give its letters).
+        scenarios = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)
         bad = [s for s in scenarios if s not in SCENARIO_NAMES]
         if bad or not scenarios:
             raise SweepError(f"{path}: key 'plan.scenarios': unknown scenario {bad[0] if bad else '(none)'!r} "

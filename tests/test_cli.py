@@ -271,3 +271,111 @@ def test_fit_reads_a_shipped_dataset_by_name(tmp_path, capsys):
     assert code == 0, captured.err
     record = json.loads(out.read_text())
     assert record["n_runs"] == 35 and record["sources"] == ["gadre2024"]
+
+
+# --- One error path: every case found by trying the CLI (issue 9, item 2) ---------------------
+
+ONE_STUDENT_SWEEP = """
+law = "{law}"
+output = "{out}"
+[plan]
+student_params = {{min = 1e9, max = 1e9, count = 1}}
+budget = {{min = 1e20, max = 1e24, count = 5}}
+scenarios = {scenarios}
+"""
+
+
+def _sweep(tmp_path, law="paper", scenarios='["best-case"]', name="one.toml"):
+    path = tmp_path / name
+    path.write_text(ONE_STUDENT_SWEEP.format(law=law, out=tmp_path / f"atlas-{name}", scenarios=scenarios))
+    return path
+
+
+def _run(args, capsys):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_atlas_with_one_student_size_skips_contours_with_a_note(tmp_path, capsys):
+    code, out, err = _run(["atlas", _sweep(tmp_path)], capsys)
+    assert code == 0, err
+    assert "no iso-loss contours" in out
+    manifest = json.loads((tmp_path / "atlas-one.toml" / "manifest.json").read_text())
+    assert manifest["tables"]["plan"]["rows"] == 5
+
+
+def test_atlas_into_an_unwritable_folder_is_one_line_exit_2(tmp_path, capsys):
+    code, _, err = _run(["atlas", _sweep(tmp_path), "-o", "/proc/nope"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "/proc/nope" in err and "Traceback" not in err
+
+
+def test_predict_with_a_fit_file_that_is_not_an_object(tmp_path, capsys):
+    fit = tmp_path / "five.json"
+    fit.write_text("5\n")
+    runs = tmp_path / "r.csv"
+    runs.write_text("params,tokens\n1e9,2e10\n")
+    code, _, err = _run(["predict", fit, runs, "-o", tmp_path / "p.csv"], capsys)
+    assert code == 2 and "five.json: not a fit record" in err and err.count("\n") == 1
+
+
+def test_plot_on_an_empty_or_missing_atlas(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "empty" / "plan").mkdir(parents=True)
+    code, _, err = _run(["plot", tmp_path / "empty", "--kind", "contours", "-o", tmp_path / "f.png"], capsys)
+    assert code == 2 and "no plan table" in err
+    code, _, err = _run(["plot", tmp_path / "missing", "--kind", "contours", "-o", tmp_path / "f.png"], capsys)
+    assert code == 2 and "missing: no such folder" in err
+
+
+def test_plan_json_has_no_infinities_on_a_tiny_budget(capsys):
+    code, out, err = _run(["plan", "--student-params", "1e9", "--budget", "1e12", "--json"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)  # strict JSON: no Infinity or NaN tokens
+    assert all(row["compute_optimal_loss"] is None for row in rows)
+    assert not any(row["feasible"] for row in rows)
+    code, out, err = _run(["plan", "--student-params", "1e9", "--budget", "1e12"], capsys)
+    assert code == 0 and "cannot train any model" in out
+
+
+def test_plan_refuses_a_teacher_loss_below_the_irreducible_loss(capsys):
+    code, out, err = _run(["plan", "--student-params", "1e9", "--budget", "1e21", "--teacher-loss", "0",
+                           "--teacher-params", "1e9"], capsys)
+    assert code == 2 and "must exceed the supervised law's irreducible loss E = 1.22" in err
+    assert "inf" not in out
+
+
+def test_sweep_scenarios_as_one_name(tmp_path, capsys):
+    code, out, err = _run(["atlas", _sweep(tmp_path, scenarios='"best-case"')], capsys)
+    assert code == 0, err
+    assert (tmp_path / "atlas-one.toml" / "plan" / "scenario=best-case").is_dir()
+
+
+def test_sweep_law_pointing_at_a_chinchilla_fit_names_the_sweep_key(runs_csv, tmp_path, capsys):
+    fit = tmp_path / "chin.json"
+    assert main(["fit", str(runs_csv), "--law", "chinchilla", "--starts", "16", "-o", str(fit)]) == 0
+    code, _, err = _run(["atlas", _sweep(tmp_path, law=fit, name="chin.toml")], capsys)
+    assert code == 2 and "chin.toml: key 'law'" in err and "--fit" not in err
+
+
+def test_unexpected_errors_are_one_line_exit_1_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import distlaw.planning
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(distlaw.planning, "plan_table", broken)
+    code, _, err = _run(["plan", "--student-params", "1e9", "--budget", "1e21"], capsys)
+    assert code == 1 and err.count("\n") == 1 and "internal error: ZeroDivisionError: boom" in err and "--debug" in err
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "plan", "--student-params", "1e9", "--budget", "1e21"])
+
+
+def test_help_and_version_do_not_import_jax():
+    """Start-up: `distlaw --help` answers without importing JAX (commands import what they use)."""
+    code = ("import sys\nfrom distlaw.cli import main\n"
+            "for argv in (['--help'], ['--version'], ['fit', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
