@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .atlas import flops_column, loss_chunk, loss_columns, mesh_sharding
 from .compute import SCENARIOS
+from .laws import require_x64
 from .sweep import Sweep
 
 UNITS = {
@@ -170,6 +171,7 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     splits the work over processes (hosts): process i writes the partitions k with
     k % count == i, on its own local devices, and nothing needs merging afterwards.
     """
+    require_x64()
     import jax
     import jax.numpy as jnp
 

@@ -21,23 +21,39 @@ class UsageError(Exception):
     """Bad input from the user: reported as one line on stderr with exit code 2."""
 
 
+# JAX settings a command changes, with the caller's values to put back when ``main`` returns:
+# calling ``distlaw.cli.main([...])`` from Python leaves no global state behind.
+_SAVED_JAX_SETTINGS: dict = {}
+
+
 def _configure_jax():
     """Float64 for fitting, and a persistent compilation cache so repeat runs skip compiling.
 
     The cache lives in ``DISTLAW_CACHE_DIR`` (default ``~/.cache/distlaw/jax``; empty: off) and
     is bounded to ``DISTLAW_CACHE_MAX_MB`` megabytes (default 512; JAX evicts the least
-    recently used entries beyond it).
+    recently used entries beyond it). ``main`` restores every setting changed here.
     """
     import jax
 
-    jax.config.update("jax_enable_x64", True)
+    settings = {"jax_enable_x64": True}
     cache = os.environ.get("DISTLAW_CACHE_DIR", str(Path.home() / ".cache" / "distlaw" / "jax"))
     if cache:
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-        jax.config.update("jax_compilation_cache_max_size", int(float(os.environ.get("DISTLAW_CACHE_MAX_MB", "512")) * 2**20))
+        settings.update(jax_compilation_cache_dir=cache, jax_persistent_cache_min_compile_time_secs=0,
+                        jax_persistent_cache_min_entry_size_bytes=0,
+                        jax_compilation_cache_max_size=int(float(os.environ.get("DISTLAW_CACHE_MAX_MB", "512")) * 2**20))
+    for name, value in settings.items():
+        _SAVED_JAX_SETTINGS.setdefault(name, getattr(jax.config, name))
+        jax.config.update(name, value)
     return jax
+
+
+def _restore_jax() -> None:
+    if _SAVED_JAX_SETTINGS:
+        import jax
+
+        for name, value in _SAVED_JAX_SETTINGS.items():
+            jax.config.update(name, value)
+        _SAVED_JAX_SETTINGS.clear()
 
 
 def _progress(label: str):
@@ -728,6 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    outermost = not _SAVED_JAX_SETTINGS  # `distlaw demo` calls main again for each step
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -749,6 +766,9 @@ def main(argv=None) -> int:
         print(f"distlaw: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback, "
               "and please report it)", file=sys.stderr)
         return 1
+    finally:
+        if outermost:
+            _restore_jax()
 
 
 if __name__ == "__main__":

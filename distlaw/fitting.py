@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import solver
-from .laws import LAWS, LawSpec, supervised_log_loss
+from .laws import LAWS, LawSpec, require_x64, supervised_log_loss
 from .starts import DEFAULT_STARTS, design_starts
 
 DEFAULT_HUBER_DELTA = 1e-4  # the paper's; Hoffmann et al. and Epoch used 1e-3
@@ -261,14 +261,6 @@ class FitResult:
     std_errors: dict = dataclasses.field(default_factory=dict)
     local_optima: np.ndarray | None = None
     failed: bool = False
-
-
-def require_x64() -> None:
-    """Raise unless JAX runs in float64 (fits need it; the library never switches it on itself)."""
-    if not jax.config.read("jax_enable_x64"):
-        raise RuntimeError(
-            "distlaw fits need float64: call jax.config.update('jax_enable_x64', True) first"
-        )
 
 
 def fit_data(spec: LawSpec, columns: Mapping[str, np.ndarray], supervised=None, weights=None) -> FitData:

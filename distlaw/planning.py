@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from .compute import PAPER_ARCHITECTURE, Architecture, forward_flops
-from .laws import DistillationParams, SupervisedParams, distillation_log_loss, supervised_log_loss
+from .laws import DistillationParams, SupervisedParams, distillation_log_loss, require_x64, supervised_log_loss
 
 LOG_MIN, LOG_MAX = jnp.log(1e6), jnp.log(1e17)  # bounds on N_T, D_T, D_S, N (paper, Eq. 10)
 BOUND_RTOL = 1e-6  # a variable within this (in log) of a bound is reported as on the bound
@@ -193,6 +193,7 @@ def _near(x, bound):
 @jax.jit
 def supervised_optimum(laws: PlanningLaws, budget) -> SupervisedOptimum:
     """Supervised compute-optimal N*, D*, L* for budgets C (FLOPs, any shape): min_N L(N, C/(3F(N)))."""
+    require_x64()  # at trace time: jit caches per precision
     budget = jnp.asarray(budget, dtype=jnp.float64)
     flat = jax.vmap(lambda c: _supervised_optimum_one(laws, jnp.log(c)))(budget.ravel())
     return jax.tree.map(lambda a: a.reshape(budget.shape), flat)
@@ -262,6 +263,7 @@ def allocate(laws: PlanningLaws, student_params, budget, delta_lgt, delta_pre) -
       an :class:`Allocation` of the broadcast shape. In the best case (both deltas 0) the
       teacher is free; :func:`cheapest_teacher` gives the supervised model reaching its loss.
     """
+    require_x64()  # at trace time: jit caches per precision
     args = jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.float64)
                                   for a in (student_params, budget, delta_lgt, delta_pre)))
     shape = args[0].shape
@@ -306,6 +308,7 @@ def existing_teacher(laws: PlanningLaws, student_params, budget, teacher_loss, t
     More tokens always help the student, so D_S = C / (3 F(N_S) + delta_lgt F(N_T)), capped at
     1e17. Returns (student_tokens, student_loss, on_bound).
     """
+    require_x64()  # at trace time: jit caches per precision
     n_s = jnp.asarray(student_params, dtype=jnp.float64)
     f_t = jnp.where(delta_lgt > 0, forward_flops(teacher_params, laws.arch), 0.0)
     log_d = jnp.log(budget) - jnp.log(3.0 * forward_flops(n_s, laws.arch) + delta_lgt * f_t)
@@ -321,6 +324,7 @@ def optimal_teacher_loss(laws: PlanningLaws, student_params, student_tokens):
     L_T ranges over what a supervised teacher in the bounds can reach,
     [L(1e17, 1e17), L(1e6, 1e6)]. Returns (teacher_loss, student_loss).
     """
+    require_x64()  # at trace time: jit caches per precision
     n_s, d_s = jnp.broadcast_arrays(jnp.asarray(student_params, jnp.float64), jnp.asarray(student_tokens, jnp.float64))
     lo = supervised_log_loss(laws.supervised, LOG_MAX, LOG_MAX)
     hi = supervised_log_loss(laws.supervised, LOG_MIN, LOG_MIN)
@@ -343,6 +347,7 @@ def crossover_budget(laws: PlanningLaws, student_params, delta_lgt, delta_pre):
     1e7 tokens (below it neither route is a real training run) to 1e30 FLOPs. Returns C, that
     lower end where supervised is never behind, and inf where distillation stays ahead.
     """
+    require_x64()  # at trace time: jit caches per precision
     args = jnp.broadcast_arrays(*(jnp.asarray(a, jnp.float64) for a in (student_params, delta_lgt, delta_pre)))
 
     def one(a):
@@ -375,6 +380,7 @@ def compute_to_reach(laws: PlanningLaws, student_params, target_loss, delta_lgt,
     route cannot reach the target within 1e30 FLOPs. Their ratio answers "how much compute does
     distillation save".
     """
+    require_x64()  # at trace time: jit caches per precision
     args = jnp.broadcast_arrays(*(jnp.asarray(a, jnp.float64)
                                   for a in (student_params, target_loss, delta_lgt, delta_pre)))
 
@@ -404,6 +410,7 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
     loss at 1e6 tokens) and ``flops_split`` (shares of the budget: student, logits, pretraining). In the best case the teacher is free; its
     ``teacher_params``/``teacher_tokens`` are the cheapest supervised model reaching L_T*.
     """
+    require_x64()  # at trace time: jit caches per precision
     import numpy as np
 
     n_s, c = (a.ravel() for a in np.meshgrid(np.asarray(student_params, float), np.asarray(budgets, float),

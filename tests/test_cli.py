@@ -379,3 +379,36 @@ def test_help_and_version_do_not_import_jax():
             "print('jax' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+def test_main_leaves_no_jax_settings_behind(runs_csv, tmp_path, monkeypatch):
+    """x64 and the persistent cache are the command's, not the caller's: main() restores them."""
+    import jax
+
+    before = {name: getattr(jax.config, name) for name in ("jax_enable_x64", "jax_compilation_cache_dir")}
+    monkeypatch.setenv("DISTLAW_CACHE_DIR", str(tmp_path / "cache"))
+    jax.config.update("jax_enable_x64", False)
+    try:
+        assert main(["fit", str(runs_csv), "--law", "chinchilla", "--starts", "16", "-o", str(tmp_path / "f.json")]) == 0
+        assert jax.config.jax_enable_x64 is False
+        assert jax.config.jax_compilation_cache_dir == before["jax_compilation_cache_dir"]
+    finally:
+        jax.config.update("jax_enable_x64", before["jax_enable_x64"])
+
+
+def test_planning_predict_and_atlas_refuse_float32():
+    import jax
+
+    from distlaw import planning
+    from distlaw.laws import PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
+
+    laws = planning.PlanningLaws(LAWS["supervised"].from_natural(PAPER_SUPERVISED),
+                                 LAWS["distillation"].from_natural(PAPER_DISTILLATION))
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(RuntimeError, match="float64"):
+            planning.supervised_optimum(laws, 1e20)
+        with pytest.raises(RuntimeError, match="float64"):
+            predict_loss(LAWS["chinchilla"], LAWS["chinchilla"].from_natural(EPOCH_CHINCHILLA), 1e9, 2e10)
+    finally:
+        jax.config.update("jax_enable_x64", True)
