@@ -2,7 +2,8 @@
 
 Public API (see the README):
 
-    from distlaw import LAWS, get_law, fit, fit_many, fit_data, bootstrap, predict_loss
+    from distlaw import ScalingLaw, FitReport          # the fit job: fit, bootstrap, holdout, save
+    from distlaw import LAWS, get_law, fit, fit_many, fit_data, bootstrap, predict_loss   # the pieces
 
 The names are imported on first use (PEP 562), so ``import distlaw`` and ``distlaw --help`` do
 not pay for importing JAX.
@@ -21,6 +22,7 @@ _EXPORTS = {
     "fit_many": "fitting", "stack_data": "fitting",
     "LAWS": "laws", "LawSpec": "laws", "get_law": "laws", "predict_loss": "laws",
     "SolverConfig": "solver",
+    "ScalingLaw": "api", "FitReport": "api",
 }  # fmt: skip
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

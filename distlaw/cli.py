@@ -111,199 +111,34 @@ def _parse_bounds(items) -> dict[str, tuple]:
     return bounds
 
 
-def _read(args, spec, extra_required=()):
-    from .runs import read_runs
-
-    required = spec.input_columns + (spec.target_column,) + tuple(extra_required)
-    optional = ("teacher_params", "teacher_tokens") if spec.name == "distillation" else ()
-    table = read_runs(args.runs, required=required, optional=optional,
-                      column_map=_parse_assignments(args.map, "--map"), where=args.where)
-    for note in table.notes:
-        print(f"note: {note}")
-    return table
-
-
 def cmd_fit(args) -> int:
     _configure_jax()
-    from . import fitting, starts
-    from .fitfile import load_fit, supervised_coefficients, write_json
-    from .laws import LAWS, get_law
+    from .api import ScalingLaw
+    from .laws import get_law
 
     spec = get_law(args.law)
-    supervised = sup_params = None
-    if spec.name == "distillation":
-        if args.supervised is None:
-            raise UsageError("--law distillation needs --supervised FIT.json|paper|SUPERVISED_RUNS: the supervised "
-                             "law that gives each student's Ltilde_S (a fit of your own supervised runs, a table of "
-                             "them to fit first, or `paper` for Table 6's)")
-        supervised_fit = None
-        if _is_run_table(args.supervised):
-            supervised, supervised_fit = _fit_supervised_first(args)
-        else:
-            supervised = supervised_coefficients(args.supervised)
-        sup_params = LAWS["supervised"].from_natural(supervised)
-    elif args.supervised is not None:
-        raise UsageError("--supervised applies to --law distillation only")
-    fixed = _parse_fixed(args.fix)
-    ties = _parse_assignments(args.tie, "--tie")
-    box = fitting.constraints(spec, fixed, ties, _parse_bounds(args.bounds))  # validate before any work
-    table = _read(args, spec)
-    frame = table.frame
-
-    start_points = starts.resolve_starts(spec, args.starts, seed=args.seed)
-    notes = []
-    if args.starts and not (args.starts == "paper" or str(args.starts).isdigit()):
-        outside = np.flatnonzero(box.outside(start_points))
-        if len(outside):
-            notes.append(f"{len(outside)} of {len(start_points)} rows of {args.starts} lie outside the box "
-                         f"(first: row {outside[0] + 1}); they were clipped into it")
-    if args.warm_start:
-        old = load_fit(args.warm_start)
-        if old["law"] != spec.name:
-            raise UsageError(f"--warm-start {args.warm_start}: a {old['law']} fit, not {spec.name}")
-        previous = [old["params"]] + [g["params"] for g in old.get("groups", [])]
-        warm = np.array([np.asarray(spec.from_natural(p), dtype=np.float64) for p in previous])
-        start_points = np.concatenate([warm, start_points])
-    for note in notes:
+    law = ScalingLaw(args.law, huber_delta=args.huber_delta, starts=args.starts, seed=args.seed,
+                     fixed=_parse_fixed(args.fix), ties=_parse_assignments(args.tie, "--tie"),
+                     bounds=_parse_bounds(args.bounds), supervised=args.supervised)
+    report = law.fit(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
+                     holdout=args.holdout, group_by=args.group_by, bootstrap=args.bootstrap or 0, ci=args.ci,
+                     warm_start=args.warm_start, progress=_progress)
+    record = report.record
+    for note in record["notes"]:
         print(f"note: {note}")
-
-    holdout_mask = None
-    if args.holdout:
-        try:
-            holdout_mask = frame.eval(args.holdout).to_numpy(dtype=bool)
-        except Exception as err:  # noqa: BLE001 -- pandas' eval raises many kinds; all are bad input
-            raise UsageError(f"--holdout {args.holdout!r}: {err}") from None
-        if holdout_mask.all() or not holdout_mask.any():
-            raise UsageError(f"--holdout {args.holdout!r} must select some runs but not all "
-                             f"(selects {int(holdout_mask.sum())} of {len(frame)})")
-    train = frame if holdout_mask is None else frame[~holdout_mask]
-
-    def data_of(part):
-        return fitting.fit_data(spec, part, supervised=sup_params)
-
-    group_keys = []
-    problems = [data_of(train)]
-    if args.group_by:
-        columns = [c.strip() for c in args.group_by.split(",")]
-        missing = [c for c in columns if c not in train.columns]
-        if missing:
-            raise UsageError(f"--group-by: no column(s) {missing} in {', '.join(table.sources)}")
-        for key, part in train.groupby(columns, sort=True):
-            key = key if isinstance(key, tuple) else (key,)
-            group_keys.append({c: _plain(v) for c, v in zip(columns, key, strict=True)})
-            problems.append(data_of(part))
-
-    stacked = fitting.stack_data(problems)
-    constraints = {"fixed": fixed, "ties": ties, "bounds": box.bounds}
-    t0 = time.perf_counter()
-    fits = fitting.fit_many(spec, stacked, start_points, delta=args.huber_delta, progress=_progress("fit"),
-                            **constraints)
-    elapsed = time.perf_counter() - t0
-    best = fits[0]
-    if best.failed:
-        raise UsageError(f"every start of the {spec.name} fit failed (the objective is not finite anywhere tried)")
-    record = _fit_record(spec, best, args, supervised, table, box, notes)
-    if spec.name == "distillation" and supervised_fit is not None:
-        record["supervised_fit"] = supervised_fit
-    if holdout_mask is not None:
-        record["holdout"] = _holdout(spec, best, frame[holdout_mask], supervised, args.holdout)
-    if group_keys:
-        record["groups"] = [
-            {"key": key, **_fit_record(spec, f, args, None, None, box, brief=True)}
-            for key, f in zip(group_keys, fits[1:], strict=True)
-        ]
+    if "supervised_fit" in record:
+        first = record["supervised_fit"]
+        print(f"supervised law fitted first to {', '.join(first['sources'])}: {first['n_runs']} runs, "
+              + ", ".join(f"{k}={v:.4g}" for k, v in first["params"].items()))
     if args.bootstrap:
-        t1 = time.perf_counter()
-        # The pooled fit and every group's, all replicates in one batched call.
-        per_problem = fitting.bootstrap_many(
-            spec, stacked, fits, args.bootstrap, seed=args.seed, ci=args.ci,
-            delta=args.huber_delta, progress=_progress("bootstrap"), **constraints,
-        )
-        pooled = per_problem[0]
-        record.update(intervals=pooled.intervals, ci=args.ci, bootstrap=args.bootstrap,
-                      bootstrap_failed=pooled.n_failed,
-                      # The replicates themselves, so atlases can draw per-point quantiles from them.
-                      bootstrap_samples={"names": list(spec.natural_names), "values": pooled.samples.tolist()})
-        for group, result in zip(record.get("groups", []), per_problem[1:], strict=True):
-            group["intervals"] = result.intervals
-            group["bootstrap_failed"] = result.n_failed
-        print(f"bootstrap: {args.bootstrap} resamples x {len(problems)} fit(s) in {time.perf_counter() - t1:.1f}s"
-              + (f"; {pooled.n_failed} replicate(s) failed in every start and are left out" if pooled.n_failed else ""))
-    write_json(record, args.output)
-    _print_summary(spec, record, elapsed)
+        failed = record["bootstrap_failed"]
+        print(f"bootstrap: {args.bootstrap} resamples x {1 + len(report.groups)} fit(s) in "
+              f"{report.timings['bootstrap']:.1f}s"
+              + (f"; {failed} replicate(s) failed in every start and are left out" if failed else ""))
+    report.save(args.output)
+    _print_summary(spec, record, report.timings["fit"])
     print(f"wrote {args.output}")
     return 0
-
-
-def _is_run_table(source: str) -> bool:
-    """``--supervised`` names a run table (fit it first) rather than a FIT.json or a preset."""
-    path = Path(source)
-    return path.is_dir() or path.suffix.lower() in {".csv", ".parquet", ".pq", ".jsonl", ".ndjson"}
-
-
-def _fit_supervised_first(args) -> tuple[dict, dict]:
-    """The paper's procedure: fit the supervised law (Eq. 1) to the supervised runs, then use it
-    for Ltilde_S. Returns (coefficients, the supervised fit's record for FIT.json)."""
-    from . import fitting
-    from .laws import LAWS
-    from .runs import read_runs
-
-    spec = LAWS["supervised"]
-    table = read_runs([args.supervised], required=spec.input_columns + (spec.target_column,))
-    result = fitting.fit(spec, fitting.fit_data(spec, table.frame), delta=args.huber_delta)
-    print(f"supervised law fitted first to {', '.join(table.sources)}: {result.n_runs} runs, "
-          + ", ".join(f"{k}={v:.4g}" for k, v in result.natural.items()))
-    return result.natural, {"sources": list(table.sources), "params": result.natural, "objective": result.objective,
-                            "huber_delta": args.huber_delta, "n_runs": result.n_runs, "on_bound": list(result.on_bound),
-                            "unidentified": list(result.unidentified)}
-
-
-def _plain(value):
-    """numpy scalars -> JSON-ready Python values."""
-    return value.item() if hasattr(value, "item") else value
-
-
-def _fit_record(spec, fit, args, supervised, table, box, notes=(), brief=False) -> dict:
-    record = {
-        "law": spec.name,
-        "params": fit.natural,
-        "objective": fit.objective,
-        "huber_delta": args.huber_delta,
-        "n_runs": fit.n_runs,
-        "n_starts": fit.n_starts,
-        "converged_fraction": fit.converged_fraction,
-        "status_counts": fit.status_counts,
-        "on_bound": list(fit.on_bound),
-        "unidentified": list(fit.unidentified),
-        # null: no finite standard error (a direction the data cannot see at all)
-        "std_errors": {name: value if np.isfinite(value) else None for name, value in fit.std_errors.items()},
-    }
-    if brief:
-        return record
-    if supervised is not None:
-        record["supervised"] = supervised
-    record.update(
-        starts=str(args.starts or "default"),
-        seed=args.seed,
-        fixed=dict(box.fixed),
-        **box.record(),
-        sources=list(table.sources),
-        notes=list(table.notes) + list(notes),
-        distlaw_version=__version__,
-    )
-    return record
-
-
-def _holdout(spec, fit, held, supervised, expression) -> dict:
-    from .laws import LAWS, predict_loss
-
-    inputs = [held[c].to_numpy() for c in spec.input_columns]
-    sup = LAWS["supervised"].from_natural(supervised) if supervised else None
-    predicted = np.asarray(predict_loss(spec, spec.params_type(*fit.params), *inputs, supervised=sup))
-    observed = held[spec.target_column].to_numpy()
-    rel = np.abs(predicted / observed - 1)
-    return {"expression": expression, "n": len(held),
-            "max_abs_rel_error": float(rel.max()), "mean_abs_rel_error": float(rel.mean())}
 
 
 def _print_summary(spec, record, elapsed) -> None:

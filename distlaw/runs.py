@@ -75,8 +75,9 @@ def read_runs(
     """Read, rename, validate and concatenate run tables.
 
     ``paths`` is one path or several; each a ``.csv``, ``.parquet``/``.pq`` or
-    ``.jsonl``/``.ndjson`` file, or a folder read recursively (such files, sorted by path,
-    hidden files skipped). ``column_map`` maps CANONICAL -> SOURCE column name. Columns in
+    ``.jsonl``/``.ndjson`` file, a folder read recursively (such files, sorted by path,
+    hidden files skipped), the name of a shipped dataset, or a pandas DataFrame (validated
+    the same way, named "DataFrame" in messages). ``column_map`` maps CANONICAL -> SOURCE column name. Columns in
     ``required`` must be present; those in ``optional`` are checked only where present. If
     ``tokens`` is required but absent while ``flops`` and ``params`` are there (and
     ``derive_tokens``), tokens = flops / (6 params), with a note. ``where`` is a
@@ -143,16 +144,20 @@ def write_table(frame: pd.DataFrame, path: PathLike) -> None:
         raise
 
 
-def _expand(paths: PathLike | Sequence[PathLike]) -> list[tuple[Path, str]]:
+def _expand(paths) -> list[tuple[Path | pd.DataFrame, str]]:
     """Files to read, each with the label used in messages and ``_source`` (the path as given).
 
     A name from :mod:`distlaw.datasets` that is not a path on disk reads that shipped table.
     """
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    items = [paths] if isinstance(paths, (str, os.PathLike, pd.DataFrame)) else list(paths)
     if not items:
         raise RunTableError("no run tables given")
     files = []
-    for item in items:
+    for index, item in enumerate(items):
+        if isinstance(item, pd.DataFrame):
+            # A frame is validated like a file; messages call it "DataFrame" (or "DataFrame 2").
+            files.append((item, "DataFrame" if len(items) == 1 else f"DataFrame {index + 1}"))
+            continue
         path = Path(item)
         if not path.exists() and str(item) in datasets.DATASETS:
             # A name of a table shipped with distlaw (``distlaw fit muennighoff2023 ...``).
@@ -169,8 +174,16 @@ def _expand(paths: PathLike | Sequence[PathLike]) -> list[tuple[Path, str]]:
     return files
 
 
-def _read_file(path: Path, label: str) -> pd.DataFrame:
-    """One file as a DataFrame with ``_source`` and ``_row``; raises if unreadable or empty."""
+def _read_file(path: Path | pd.DataFrame, label: str) -> pd.DataFrame:
+    """One file (or a caller's frame, copied) as a DataFrame with ``_source`` and ``_row``;
+    raises if unreadable or empty. A frame's rows are counted 1, 2, ... in its order."""
+    if isinstance(path, pd.DataFrame):
+        if path.empty:
+            raise RunTableError(f"{label}: empty table (no data rows)")
+        frame = path.reset_index(drop=True).copy()
+        frame[SOURCE] = label
+        frame[ROW] = np.arange(1, len(frame) + 1)
+        return frame
     if not path.exists():
         raise RunTableError(f"{label}: no such file")
     kind = FORMATS.get(path.suffix.lower())
