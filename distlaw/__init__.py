@@ -25,7 +25,11 @@ _EXPORTS = {
     "ScalingLaw": "api", "FitReport": "api",
 }  # fmt: skip
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "LAWS", "BootstrapResult", "FitData", "FitReport", "FitResult", "LawSpec", "ScalingLaw", "SolverConfig",
+    "__version__", "bootstrap", "bootstrap_many", "constraints", "fit", "fit_data", "fit_many", "get_law",
+    "predict_loss", "stack_data",
+]  # fmt: skip
 
 
 def __getattr__(name: str):

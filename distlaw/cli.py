@@ -595,7 +595,7 @@ def main(argv=None) -> int:
         where = f"{err.filename}: " if getattr(err, "filename", None) else ""
         print(f"distlaw: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
-    except Exception as err:  # noqa: BLE001 -- anything else is distlaw's fault: one line, a hint
+    except Exception as err:  # anything else is distlaw's fault: one line, a hint
         if args.debug:
             raise
         print(f"distlaw: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback, "

@@ -51,29 +51,29 @@ class Dataset(NamedTuple):
     sha256: str  # of the shipped file, as derived (see SOURCES.md)
 
 
-_MUENNIGHOFF = dict(
-    paper="Muennighoff et al., Scaling Data-Constrained Language Models, arXiv:2305.16264 (NeurIPS 2023)",
-    repository="https://github.com/huggingface/datablations",
-    commit="13701315b163f1c54642b94ad237b2699187c3ee",
-    licence="Apache-2.0",
-    licence_file="licenses/muennighoff2023-LICENSE.txt",
-)
-_GADRE = dict(
-    paper="Gadre et al., Language models scale reliably with over-training and on downstream tasks, "
+_MUENNIGHOFF = {
+    "paper": "Muennighoff et al., Scaling Data-Constrained Language Models, arXiv:2305.16264 (NeurIPS 2023)",
+    "repository": "https://github.com/huggingface/datablations",
+    "commit": "13701315b163f1c54642b94ad237b2699187c3ee",
+    "licence": "Apache-2.0",
+    "licence_file": "licenses/muennighoff2023-LICENSE.txt",
+}
+_GADRE = {
+    "paper": "Gadre et al., Language models scale reliably with over-training and on downstream tasks, "
     "arXiv:2403.08540 (2024)",
-    repository="https://github.com/mlfoundations/scaling",
-    commit="a003c4913793ac2ae7ef87b28ecb562955d026d5",
-    licence="MIT",
-    licence_file="licenses/gadre2024-LICENSE.txt",
-)
-_PORIAN = dict(
-    paper="Porian et al., Resolving Discrepancies in Compute-Optimal Scaling of Language Models, "
+    "repository": "https://github.com/mlfoundations/scaling",
+    "commit": "a003c4913793ac2ae7ef87b28ecb562955d026d5",
+    "licence": "MIT",
+    "licence_file": "licenses/gadre2024-LICENSE.txt",
+}
+_PORIAN = {
+    "paper": "Porian et al., Resolving Discrepancies in Compute-Optimal Scaling of Language Models, "
     "arXiv:2406.19146 (NeurIPS 2024)",
-    repository="https://github.com/formll/resolving-scaling-law-discrepancies",
-    commit="0dc60d91b8a525858a3067fc9e4a46ff5374cc6f",
-    licence="MIT",
-    licence_file="licenses/porian2024-LICENSE.txt",
-)
+    "repository": "https://github.com/formll/resolving-scaling-law-discrepancies",
+    "commit": "0dc60d91b8a525858a3067fc9e4a46ff5374cc6f",
+    "licence": "MIT",
+    "licence_file": "licenses/porian2024-LICENSE.txt",
+}
 
 DATASETS: dict[str, Dataset] = {
     "muennighoff2023": Dataset(

@@ -56,11 +56,12 @@ def load_fit(path_or_preset: str, law: str | None = None) -> dict:
         record = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
+    # A user's file: bad input (ValueError, exit 2), not a programming error (TypeError).
     if not isinstance(record, dict):
-        raise ValueError(f"{path}: not a fit record (expected a JSON object with 'law' and 'params', "
+        raise ValueError(f"{path}: not a fit record (expected a JSON object with 'law' and 'params', "  # noqa: TRY004
                          f"found {type(record).__name__})")
     if not isinstance(record.get("params", {}), dict):
-        raise ValueError(f"{path}: key 'params' must be an object of coefficients")
+        raise ValueError(f"{path}: key 'params' must be an object of coefficients")  # noqa: TRY004
     for key in ("law", "params"):
         if key not in record:
             raise ValueError(f"{path}: missing key {key!r}")

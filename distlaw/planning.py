@@ -32,14 +32,19 @@ One-dimensional questions use the zoom grid alone.
 from __future__ import annotations
 
 import math
-
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from .compute import PAPER_ARCHITECTURE, Architecture, forward_flops
-from .laws import DistillationParams, SupervisedParams, distillation_log_loss, require_x64, supervised_log_loss
+from .laws import (
+    DistillationParams,
+    SupervisedParams,
+    distillation_log_loss,
+    require_x64,
+    supervised_log_loss,
+)
 
 LOG_MIN, LOG_MAX = jnp.log(1e6), jnp.log(1e17)  # bounds on N_T, D_T, D_S, N (paper, Eq. 10)
 BOUND_RTOL = 1e-6  # a variable within this (in log) of a bound is reported as on the bound

@@ -91,10 +91,10 @@ def main() -> None:
         "",
         "### Appendix D.5: 'pretraining + inference needs 3/4 and 1/2 of supervised compute'",
         "",
-        "The ratio is distillation FLOPs over supervised FLOPs (same student size) to reach the target loss. "
+        ("The ratio is distillation FLOPs over supervised FLOPs (same student size) to reach the target loss. "
         "The paper's preceding paragraph says distillation with teacher pretraining for one student does not "
         "pay; distlaw agrees with that paragraph, so the 3/4 and 1/2 do not reproduce (a 'reproduced' verdict "
-        "would need a ratio below 1).",
+        "would need a ratio below 1)."),
         "",
         table(header, appendix_d5_rows(laws)),
         "",
@@ -102,8 +102,8 @@ def main() -> None:
         "",
         table(header, c1_rows()),
         "",
-        "The 74 vs 73 supervised runs and the missing gamma' in the list of fitted parameters are textual: "
-        "distlaw fits gamma' (the law needs it).",
+        ("The 74 vs 73 supervised runs and the missing gamma' in the list of fitted parameters are textual: "
+        "distlaw fits gamma' (the law needs it)."),
         "",
     ]
     write_report(args.out, "errata", md)

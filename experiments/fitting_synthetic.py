@@ -109,9 +109,9 @@ def main() -> None:
     md = [
         "## Fitting as the paper did it (synthetic tables from the published laws)",
         "",
-        "Command: `python experiments/fitting_synthetic.py`. Supervised: 73 runs, 0.5% noise; distillation: "
+        ("Command: `python experiments/fitting_synthetic.py`. Supervised: 73 runs, 0.5% noise; distillation: "
         f"697 runs of the paper's design, 0.3% noise, fitted on the {int((~strong).sum())} runs with L_S > {STRONG}, "
-        f"Ltilde_S from the supervised fit. Default starts ({n_starts} for distillation).",
+        f"Ltilde_S from the supervised fit. Default starts ({n_starts} for distillation)."),
         "",
         f"### Supervised law (fit + bootstrap: {timings['supervised']:.0f} s)",
         "",
@@ -125,16 +125,16 @@ def main() -> None:
         "",
         bounds_sentence(DIST, dist_fit),
         "",
-        f"Every exponent of the point fit (alpha', beta', gamma', c0) is non-negative: "
+        (f"Every exponent of the point fit (alpha', beta', gamma', c0) is non-negative: "
         f"{verdict(all_positive)} (fits are constrained to the default boxes of `distlaw.laws.DEFAULT_BOUNDS`; "
         "an unconstrained fit of this table once returned alpha' = -1.06, beta' = -0.35, gamma' = -0.23 with "
-        "A' = 1e-11, extrapolating just as well).",
+        "A' = 1e-11, extrapolating just as well)."),
         "",
-        "*Not identified* means the 95% interval from the Huber sandwich covariance at the optimum is wider than "
+        ("*Not identified* means the 95% interval from the Huber sandwich covariance at the optimum is wider than "
         "the coefficient itself (a factor of 10 for A', B', d1): the data pin down combinations of these "
         "coefficients (the predictions), not each value, and the bootstrap intervals of the same coefficients "
         "are wide (width / truth above 1). 'Covers truth' means little for them. The paper's own c1 interval "
-        "is degenerate for the same reason.",
+        "is degenerate for the same reason."),
         "",
         "### Weak-to-strong extrapolation",
         "",

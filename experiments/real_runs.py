@@ -99,8 +99,8 @@ def main() -> None:
     n_boot = 16 if args.quick else 1000
     md = ["## Real runs (Chinchilla form)", "", "Command: `python experiments/real_runs.py`.", ""]
     if not data.is_dir():
-        md += [f"The shared data folder `{data}` was not present when this report was made, so none of these "
-               "fits ran. The script is ready; rerun it where the folder exists.", ""]
+        md += [(f"The shared data folder `{data}` was not present when this report was made, so none of these "
+               "fits ran. The script is ready; rerun it where the folder exists."), ""]
     else:
         md += ["### Muennighoff et al.: single-epoch runs", "", muennighoff(data, n_boot), "",
                "### Gadre et al.: predict the largest models from the smaller ones", "", gadre(data), "",

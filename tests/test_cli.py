@@ -346,7 +346,7 @@ def test_plan_refuses_a_teacher_loss_below_the_irreducible_loss(capsys):
 
 
 def test_sweep_scenarios_as_one_name(tmp_path, capsys):
-    code, out, err = _run(["atlas", _sweep(tmp_path, scenarios='"best-case"')], capsys)
+    code, _, err = _run(["atlas", _sweep(tmp_path, scenarios='"best-case"')], capsys)
     assert code == 0, err
     assert (tmp_path / "atlas-one.toml" / "plan" / "scenario=best-case").is_dir()
 

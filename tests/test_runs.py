@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import distlaw.runs as runs_module
 from distlaw.runs import ROW, SOURCE, RunTable, RunTableError, read_runs, write_table
 
 SUPERVISED = ("params", "tokens", "loss")
