@@ -53,13 +53,21 @@ def test_atlas_rows_agree_with_the_laws_and_the_planner(sweep_file, tmp_path, ca
     loss = pd.read_parquet(out / "loss")
     assert len(loss) == 3 * 40 * 9 * 10
     sample = loss.sample(1000, random_state=0)
-    sup = LAWS["supervised"].from_natural(PAPER_SUPERVISED)
-    dist = LAWS["distillation"].from_natural(PAPER_DISTILLATION)
-    l_t = predict_loss(LAWS["supervised"], sup, sample.teacher_params.to_numpy(), sample.teacher_tokens.to_numpy())
-    np.testing.assert_allclose(sample.teacher_loss, l_t, rtol=1e-6)
-    l_s = predict_loss(LAWS["distillation"], dist, sample.student_params.to_numpy(), sample.student_tokens.to_numpy(),
-                       sample.teacher_loss.to_numpy(), supervised=sup)
-    np.testing.assert_allclose(sample.student_loss, l_s, rtol=1e-6)
+    # Oracle: Eq. 1 and Eq. 8 written out here in natural form with NumPy, independent of
+    # distlaw's log-space code path.
+    s, d = PAPER_SUPERVISED, PAPER_DISTILLATION
+
+    def supervised(n, tokens):
+        return s["E"] + (s["A"] / n ** s["alpha"] + s["B"] / tokens ** s["beta"]) ** s["gamma"]
+
+    n_s, d_s = sample.student_params.to_numpy(), sample.student_tokens.to_numpy()
+    l_t = supervised(sample.teacher_params.to_numpy(), sample.teacher_tokens.to_numpy())
+    np.testing.assert_allclose(sample.teacher_loss, l_t, rtol=1e-9)
+    l_sup = supervised(n_s, d_s)
+    l_s = l_t + l_t ** -d["c0"] * (1 + (l_t / (l_sup * d["d1"])) ** (1 / d["f1"])) ** (-d["c1"] * d["f1"]) * (
+        d["A"] / n_s ** d["alpha"] + d["B"] / d_s ** d["beta"]) ** d["gamma"]
+    np.testing.assert_allclose(sample.supervised_loss, l_sup, rtol=1e-9)
+    np.testing.assert_allclose(sample.student_loss, l_s, rtol=1e-9)
     # Every grid point once.
     assert not loss.duplicated(["student_params", "student_tokens", "teacher_params", "teacher_tokens"]).any()
     # The plan atlas holds the rows of `distlaw plan --json`.
