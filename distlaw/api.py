@@ -25,8 +25,6 @@ import pandas as pd
 
 from . import __version__
 
-RUN_TABLE_SUFFIXES = {".csv", ".parquet", ".pq", ".jsonl", ".ndjson"}
-
 
 @dataclasses.dataclass(frozen=True)
 class ScalingLaw:
@@ -127,7 +125,7 @@ class ScalingLaw:
         best = fits[0]
         if best.failed:
             raise ValueError(f"every start of the {spec.name} fit failed (the objective is not finite anywhere tried)")
-        record = self._record(best, box)
+        record = self._record(best)
         record.update(starts=str(self.starts if self.starts is not None else "default"), seed=self.seed,
                       fixed=dict(box.fixed), **box.record(), sources=list(table.sources), notes=notes,
                       distlaw_version=__version__)
@@ -138,7 +136,7 @@ class ScalingLaw:
         if held is not None:
             record["holdout"] = _holdout_errors(spec, best, frame[held], sup_params, holdout)
         if group_keys:
-            record["groups"] = [{"key": key, **self._record(f, box)} for key, f in zip(group_keys, fits[1:], strict=True)]
+            record["groups"] = [{"key": key, **self._record(f)} for key, f in zip(group_keys, fits[1:], strict=True)]
         timings = {"fit": elapsed}
         if bootstrap:
             t1 = time.perf_counter()
@@ -177,7 +175,7 @@ class ScalingLaw:
             return first.params, {key: first.record[key] for key in keep}
         return supervised_coefficients(str(source)), None
 
-    def _record(self, fit, box) -> dict:
+    def _record(self, fit) -> dict:
         return {
             "law": fit.law,
             "params": fit.natural,
@@ -250,9 +248,10 @@ class FitReport:
 def _is_run_table(source) -> bool:
     """A path naming a run table or a folder of them (as opposed to a FIT.json or a preset)."""
     from .datasets import DATASETS
+    from .runs import FORMATS
 
     path = Path(str(source))
-    return path.is_dir() or path.suffix.lower() in RUN_TABLE_SUFFIXES or str(source) in DATASETS
+    return path.is_dir() or path.suffix.lower() in FORMATS or str(source) in DATASETS
 
 
 def _holdout_mask(frame: pd.DataFrame, expression: str | None) -> np.ndarray | None:

@@ -184,21 +184,16 @@ def _print_summary(spec, record, elapsed) -> None:
 
 def cmd_predict(args) -> int:
     _configure_jax()
-    from .fitfile import load_fit
-    from .laws import LAWS, get_law, predict_loss
-    from .runs import write_table
+    from .api import FitReport
+    from .laws import get_law
+    from .runs import read_runs, write_table
 
-    record = load_fit(args.fit)
-    spec = get_law(record["law"])
-    from .runs import read_runs
-
+    report = FitReport.load(args.fit)
+    spec = get_law(report.law)
     table = read_runs(args.runs, required=spec.input_columns,
                       column_map=_parse_assignments(args.map, "--map"), where=args.where)
     frame = table.frame.copy()
-    sup = LAWS["supervised"].from_natural(record["supervised"]) if spec.name == "distillation" else None
-    params = spec.from_natural(record["params"])
-    inputs = [frame[c].to_numpy() for c in spec.input_columns]
-    frame["predicted_loss"] = np.asarray(predict_loss(spec, params, *inputs, supervised=sup))
+    frame["predicted_loss"] = report.predict(tuple(frame[c].to_numpy() for c in spec.input_columns))
     write_table(frame, args.output)
     print(f"wrote {len(frame)} predictions to {args.output}")
     return 0
