@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 bad input or usage (one line on stderr, no output file 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -601,5 +602,18 @@ def main(argv=None) -> int:
             _restore_jax()
 
 
+def run() -> None:
+    """The ``distlaw`` console script: :func:`main`, then exit without a final garbage collection.
+
+    At exit the interpreter walks every object JAX and pandas created (0.2 s of a 1.5 s
+    command, measured); nothing left needs finalizing, as outputs are written and closed by
+    then, so the objects are moved out of the collector's reach first (``gc.freeze``).
+    """
+    code = main()
+    sys.stdout.flush()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

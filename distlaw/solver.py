@@ -74,7 +74,7 @@ class SolverConfig(NamedTuple):
 
     """
 
-    width: int = 1024
+    width: int = 128
     round_iterations: int = 16
     max_iterations: int = 400
     ftol: float = 1e-14
@@ -106,9 +106,15 @@ class _Pool(NamedTuple):
 
 
 def huber(residual, delta):
-    """rho_delta(r) = r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond (elementwise)."""
+    """rho_delta(r) = r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond (elementwise).
+
+    Written as ``m (|r| - m / 2)`` with ``m = min(|r|, delta)``, which is both branches at once:
+    without a select, XLA's CPU backend vectorizes the fused loop that evaluates the law and
+    sums these terms (measured: the solver's iterations 1.2x faster than with ``jnp.where``).
+    """
     magnitude = jnp.abs(residual)
-    return jnp.where(magnitude <= delta, 0.5 * residual**2, delta * (magnitude - 0.5 * delta))
+    clipped = jnp.minimum(magnitude, delta)
+    return clipped * (magnitude - 0.5 * clipped)
 
 
 def huber_pieces(objective, z, data):
@@ -132,10 +138,11 @@ def huber_pieces(objective, z, data):
     jacobian = jax.jacfwd(objective.residuals)(z, data)  # [n, K]: K forward passes, elementwise
     jacobian = jnp.where(present[:, None], jacobian, 0.0)
     magnitude = jnp.abs(residual)
-    value = jnp.sum(w * huber(residual, delta))
+    clipped = jnp.minimum(magnitude, delta)
+    value = jnp.sum(w * clipped * (magnitude - 0.5 * clipped))  # huber(), select-free (see there)
     grad = jacobian.T @ (w * jnp.clip(residual, -delta, delta))
     inlier = w * (magnitude <= delta)
-    omega = w * jnp.minimum(1.0, delta / jnp.maximum(magnitude, 1e-300))
+    omega = w * clipped / jnp.maximum(magnitude, 1e-300)  # = w min(1, delta / |r|)
     return value, grad, (jacobian * inlier[:, None]).T @ jacobian, jnp.sum(omega[:, None] * jacobian**2, axis=0)
 
 
@@ -153,8 +160,26 @@ def _lm_step(z, grad, gauss_newton, scale, damping, lower, upper):
     scale = scale + 1e-12 * jnp.max(scale) + 1e-300
     system = gauss_newton + damping * jnp.diag(scale)
     system = jnp.where(free[:, None] & free[None, :], system, jnp.eye(k))
-    step = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(system), jnp.where(free, -grad, 0.0))
+    step = _solve_spd(system, jnp.where(free, -grad, 0.0))
     return jnp.clip(z + jnp.where(free, step, 0.0), lower, upper)
+
+
+def _solve_spd(system, rhs):
+    """x with ``system @ x = rhs`` for a small symmetric positive-definite K x K system.
+
+    Gauss-Jordan elimination of ``[system | rhs]``, one rank-one update per column: for
+    j = 0..K-1, divide row j by its pivot and subtract multiples of it from every other row.
+    Symmetric positive-definite systems need no pivoting. Written out rather than
+    ``jax.scipy.linalg.cho_solve``: K is 5 to 9, so LAPACK's per-matrix calls cost more than
+    the arithmetic, and lowering LAPACK on the CPU imports SciPy (0.15 s of every command,
+    measured). A zero pivot gives a non-finite step, which the lane rejects.
+    """
+    k = system.shape[-1]
+    augmented = jnp.concatenate([system, rhs[:, None]], axis=1)  # [K, K + 1]
+    for j in range(k):
+        row = augmented[j] / augmented[j, j]
+        augmented = (augmented - augmented[:, j, None] * row[None, :]).at[j].set(row)
+    return augmented[:, k]
 
 
 @partial(jax.jit, static_argnames=("objective", "ftol", "n_iterations"))
