@@ -63,7 +63,9 @@ class SolverConfig(NamedTuple):
     """Settings of the batched Levenberg-Marquardt solver.
 
     Attributes:
-      width: lanes (starts) advanced together; bounds memory at width x runs.
+      width: lanes (starts) advanced together; bounds memory at width x runs. 128 keeps a
+        few-hundred-run table's [width, runs, K] Jacobian in a CPU's cache (1,024 lanes were
+        2.6x slower a lane; benchmarks/README.md); accelerators want wider pools.
       round_iterations: iterations per jitted call between host-side refills.
       max_iterations: iteration limit of one start.
       ftol: a start has converged when an accepted, lightly damped step lowers J by less than
