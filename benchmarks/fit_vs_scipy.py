@@ -43,6 +43,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# The SciPy oracles live in tests/reference.py (test code, not part of the installed package).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 import jax
 
 jax.config.update("jax_enable_x64", True)
@@ -50,10 +53,10 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp
 import numpy as np
 import scipy
+from reference import chinchilla_value_and_grad, scipy_multistart
 
 from distlaw import datasets, fitting, starts
 from distlaw.laws import EPOCH_CHINCHILLA, LAWS
-from distlaw.reference import chinchilla_value_and_grad, scipy_multistart
 from distlaw.runs import read_runs, write_table
 from distlaw.synthetic import chinchilla_table, distillation_table
 

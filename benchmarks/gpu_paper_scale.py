@@ -16,8 +16,12 @@ benchmarks/README.md for the one-call command).
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# The SciPy oracles live in tests/reference.py (test code, not part of the installed package).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import argparse
 import time
@@ -27,10 +31,10 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np
+from reference import scipy_multistart
 
 from distlaw import fitting, solver, starts
 from distlaw.laws import EPOCH_CHINCHILLA, LAWS, PAPER_SUPERVISED
-from distlaw.reference import scipy_multistart
 from distlaw.synthetic import chinchilla_table, distillation_table
 
 

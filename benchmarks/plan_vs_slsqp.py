@@ -13,8 +13,12 @@ times, the ratio and the largest loss difference (distlaw minus SLSQP) over the 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# The SciPy oracles live in tests/reference.py (test code, not part of the installed package).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import argparse
 import platform
@@ -25,11 +29,11 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np
+from reference import slsqp_allocate
 
 from distlaw import planning
 from distlaw.compute import SCENARIOS
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED
-from distlaw.reference import slsqp_allocate
 
 
 def main() -> None:

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 from conftest import FULL
+from reference import chinchilla_value_and_grad, scipy_multistart
 
 from distlaw import fitting, solver, starts
 from distlaw.laws import EPOCH_CHINCHILLA, LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
-from distlaw.reference import chinchilla_value_and_grad, scipy_multistart
 from distlaw.synthetic import chinchilla_table, distillation_table
 
 CHIN = LAWS["chinchilla"]

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 from conftest import FULL
+from reference import slsqp_allocate
 
 from distlaw import planning
 from distlaw.cli import main
 from distlaw.compute import SCENARIOS, Architecture, distillation_flops, forward_flops
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
-from distlaw.reference import slsqp_allocate
 
 SUP = LAWS["supervised"]
 LAWS_PAPER = planning.PlanningLaws(SUP.from_natural(PAPER_SUPERVISED),

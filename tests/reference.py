@@ -1,5 +1,8 @@
 """Plain references the tests and benchmarks hold distlaw against (SciPy is imported lazily).
 
+They live in tests/, not in the installed package: they need SciPy (a test extra), and users of
+distlaw never call them.
+
 ``scipy_multistart`` is the method of the paper and of the published Chinchilla replication:
 SciPy's L-BFGS-B from every start, one after another, keep the best. For the Chinchilla form
 the objective and its gradient are written out in NumPy (the analytic gradient such loops
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fitting import FitData, HuberObjective
+from distlaw.fitting import FitData, HuberObjective
 
 
 def chinchilla_value_and_grad(theta, log_n, log_d, log_obs, weights, delta):
@@ -116,8 +119,8 @@ def _slsqp_functions(laws, log_n_s, log_c, delta_lgt, delta_pre):
     import jax
     import jax.numpy as jnp
 
-    from .compute import distillation_flops
-    from .laws import distillation_log_loss, supervised_log_loss
+    from distlaw.compute import distillation_flops
+    from distlaw.laws import distillation_log_loss, supervised_log_loss
 
     def loss(x):
         log_d_s, log_n_t, log_d_t = x[0], x[1], x[2]
