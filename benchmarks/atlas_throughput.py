@@ -32,9 +32,9 @@ import pyarrow.parquet as pq
 
 from distlaw.atlas import numpy_loss_rows
 from distlaw.atlas_io import atlas_metadata, loss_schema, parquet_options, write_loss_atlas
-from distlaw.cli import planning_laws
 from distlaw.compute import Architecture
 from distlaw.fitfile import load_fit
+from distlaw.plans import load_planning_laws
 from distlaw.sweep import load_sweep
 
 
@@ -43,7 +43,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="distlaw-atlas-bench-"))
     sweep = load_sweep(sweep_path, output=work / "warm")
     record = load_fit(sweep.law, law="distillation")
-    laws = planning_laws(sweep.law, Architecture())
+    laws = load_planning_laws(sweep.law, Architecture())
     metadata = atlas_metadata(sweep, {"params": record["params"], "supervised": record["supervised"]})
     axes = sweep.loss_axes
     rows = int(np.prod([len(a) for a in axes.values()]))

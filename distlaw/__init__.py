@@ -3,6 +3,8 @@
 Public API (see the README):
 
     from distlaw import ScalingLaw, FitReport          # the fit job: fit, bootstrap, holdout, save
+    from distlaw import plan, plan_records             # compute-optimal allocations (DataFrame, JSON rows)
+    from distlaw import build_atlas, Atlas             # atlases: build from a sweep, read a finished one
     from distlaw import LAWS, get_law, fit, fit_many, fit_data, bootstrap, predict_loss   # the pieces
 
 The names are imported on first use (PEP 562), so ``import distlaw`` and ``distlaw --help`` do
@@ -23,12 +25,14 @@ _EXPORTS = {
     "LAWS": "laws", "LawSpec": "laws", "get_law": "laws", "predict_loss": "laws",
     "SolverConfig": "solver",
     "ScalingLaw": "api", "FitReport": "api",
+    "plan": "plans", "plan_records": "plans",
+    "Atlas": "atlases", "build_atlas": "atlases",
 }  # fmt: skip
 
 __all__ = [
-    "LAWS", "BootstrapResult", "FitData", "FitReport", "FitResult", "LawSpec", "ScalingLaw", "SolverConfig",
-    "__version__", "bootstrap", "bootstrap_many", "constraints", "fit", "fit_data", "fit_many", "get_law",
-    "predict_loss", "stack_data",
+    "LAWS", "Atlas", "BootstrapResult", "FitData", "FitReport", "FitResult", "LawSpec", "ScalingLaw", "SolverConfig",
+    "__version__", "bootstrap", "bootstrap_many", "build_atlas", "constraints", "fit", "fit_data", "fit_many",
+    "get_law", "plan", "plan_records", "predict_loss", "stack_data",
 ]  # fmt: skip
 
 

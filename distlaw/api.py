@@ -17,13 +17,14 @@ file, column, row or option; the CLI turns it into one line and exit code 2.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import __version__
+from .errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +64,7 @@ class ScalingLaw:
         bootstrap: int = 0,
         ci: float = 0.9,
         warm_start: str | Path | None = None,
-        progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
+        progress: bool | None = None,
     ) -> FitReport:
         """Fit the law to ``runs``; optionally hold runs out, fit groups, bootstrap intervals.
 
@@ -76,7 +77,8 @@ class ScalingLaw:
           bootstrap: resamples for percentile intervals (0: none).
           ci: interval coverage.
           warm_start: an earlier FIT.json whose coefficients join the starts.
-          progress: ``progress(label)`` returns a ``(done, total)`` callback (or None).
+          progress: progress bars on stderr for the fit and the bootstrap (None: only when
+            stderr is a terminal; True: always; False: never).
         Returns:
           a :class:`FitReport`.
         """
@@ -88,7 +90,12 @@ class ScalingLaw:
         from .runs import read_runs
 
         spec = get_law(self.law)
-        progress = progress or (lambda label: None)
+        from .progress import progress_callback
+
+        show = progress
+
+        def progress(label):
+            return progress_callback(label, "starts", show)
         box = fitting.constraints(spec, self.fixed, self.ties, self.bounds)  # validate before any work
         supervised, supervised_fit = self._supervised_law(spec)
         sup_params = LAWS["supervised"].from_natural(supervised) if supervised is not None else None
@@ -107,7 +114,7 @@ class ScalingLaw:
         if warm_start is not None:
             old = load_fit(str(warm_start))
             if old["law"] != spec.name:
-                raise ValueError(f"--warm-start {warm_start}: a {old['law']} fit, not {spec.name}")
+                raise InputError(f"--warm-start {warm_start}: a {old['law']} fit, not {spec.name}")
             previous = [old["params"]] + [g["params"] for g in old.get("groups", [])]
             warm = np.array([np.asarray(spec.from_natural(p), dtype=np.float64) for p in previous])
             start_points = np.concatenate([warm, start_points])
@@ -124,7 +131,7 @@ class ScalingLaw:
         elapsed = time.perf_counter() - t0
         best = fits[0]
         if best.failed:
-            raise ValueError(f"every start of the {spec.name} fit failed (the objective is not finite anywhere tried)")
+            raise InputError(f"every start of the {spec.name} fit failed (the objective is not finite anywhere tried)")
         record = self._record(best)
         record.update(starts=str(self.starts if self.starts is not None else "default"), seed=self.seed,
                       fixed=dict(box.fixed), **box.record(), sources=list(table.sources), notes=notes,
@@ -160,11 +167,11 @@ class ScalingLaw:
 
         if spec.name != "distillation":
             if self.supervised is not None:
-                raise ValueError("--supervised applies to --law distillation only")
+                raise InputError("--supervised applies to --law distillation only")
             return None, None
         source = self.supervised
         if source is None:
-            raise ValueError("--law distillation needs --supervised FIT.json|paper|SUPERVISED_RUNS: the supervised "
+            raise InputError("--law distillation needs --supervised FIT.json|paper|SUPERVISED_RUNS: the supervised "
                              "law that gives each student's Ltilde_S (a fit of your own supervised runs, a table of "
                              "them to fit first, or `paper` for Table 6's)")
         if isinstance(source, Mapping):
@@ -260,9 +267,9 @@ def _holdout_mask(frame: pd.DataFrame, expression: str | None) -> np.ndarray | N
     try:
         mask = frame.eval(expression).to_numpy(dtype=bool)
     except Exception as err:  # noqa: BLE001 -- pandas' eval raises many kinds; all are bad input
-        raise ValueError(f"--holdout {expression!r}: {err}") from None
+        raise InputError(f"--holdout {expression!r}: {err}") from None
     if mask.all() or not mask.any():
-        raise ValueError(f"--holdout {expression!r} must select some runs but not all "
+        raise InputError(f"--holdout {expression!r} must select some runs but not all "
                          f"(selects {int(mask.sum())} of {len(frame)})")
     return mask
 
@@ -273,7 +280,7 @@ def _groups(train: pd.DataFrame, group_by, sources) -> tuple[list[dict], list[pd
     columns = [c.strip() for c in group_by.split(",")] if isinstance(group_by, str) else list(group_by)
     missing = [c for c in columns if c not in train.columns]
     if missing:
-        raise ValueError(f"--group-by: no column(s) {missing} in {', '.join(sources)}")
+        raise InputError(f"--group-by: no column(s) {missing} in {', '.join(sources)}")
     keys, parts = [], []
     for key, part in train.groupby(columns, sort=True):
         key = key if isinstance(key, tuple) else (key,)

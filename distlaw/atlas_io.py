@@ -18,10 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import sys
-import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,7 +28,10 @@ import pyarrow.parquet as pq
 from . import __version__
 from .atlas import flops_column, loss_chunk, loss_columns, mesh_sharding
 from .compute import SCENARIOS
+from .errors import AtlasError
+from .files import atomic_path
 from .laws import require_x64
+from .progress import progress_callback
 from .sweep import Sweep
 
 UNITS = {
@@ -104,18 +103,10 @@ def parquet_options(schema: pa.Schema) -> dict:
 
 
 def _atomic_write(table: pa.Table, path: Path) -> str:
-    """Write ``table`` to ``path`` via a temporary file and a rename; returns its sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    """Write ``table`` to ``path`` atomically (see :func:`distlaw.files.atomic_path`); returns its sha256."""
+    with atomic_path(path, sync=False) as tmp:
         pq.write_table(table, tmp, **parquet_options(table.schema))
-        digest = _sha256(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return digest
+        return _sha256(tmp)
 
 
 def _sha256(path: Path) -> str:
@@ -126,28 +117,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-class Progress:
-    """A progress line on stderr (rows, rate, time left) when it is a terminal or forced."""
+class _RowCounter:
+    """Counts rows written and reports them to a :func:`distlaw.progress.progress_callback`."""
 
-    def __init__(self, label: str, total: int, enabled: bool | None = None):
-        self.label, self.total, self.done = label, total, 0
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.start = time.perf_counter()
+    def __init__(self, total: int, enabled: bool | None):
+        self.total, self.done = total, 0
+        self.report = progress_callback("loss atlas", "rows", enabled)
 
     def advance(self, rows: int) -> None:
         self.done += rows
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        left = (self.total - self.done) / rate if rate > 0 else float("nan")
-        width = 30
-        filled = int(width * self.done / max(self.total, 1))
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,} rows"
-                         f"  {rate / 1e6:.1f}M rows/s  {left:.0f}s left ")
-        if self.done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+        if self.report is not None:
+            self.report(self.done, self.total)
 
 
 def loss_plan_sizes(sweep: Sweep) -> dict:
@@ -192,7 +172,7 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     index, count = process
     partitions = [k for k in range(len(axes["student_params"])) if k % count == index]
     tasks = [(k, c) for k in partitions for c in range(math.ceil(rows_per_partition / chunk))]
-    bar = Progress("loss atlas", rows_per_partition * len(partitions), progress)
+    bar = _RowCounter(rows_per_partition * len(partitions), progress)
     entries = []
 
     def path_of(k, c):
@@ -313,7 +293,7 @@ def prepare_folder(sweep: Sweep, metadata: dict, sole_writer: bool = True) -> No
     if marker.exists():
         held = json.loads(marker.read_text())
         if held.get("content_hash") != metadata["content_hash"]:
-            raise ValueError(f"{sweep.output}: holds an atlas of a different sweep or law "
+            raise AtlasError(f"{sweep.output}: holds an atlas of a different sweep or law "
                              "(remove it or choose another --output)")
         return
     _write_json(marker, {"content_hash": metadata["content_hash"], "sweep": str(sweep.path)})

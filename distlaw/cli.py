@@ -1,78 +1,28 @@
 """The ``distlaw`` command line: parse, call the library, print. No numerics live here.
 
-Exit codes: 0 success, 2 bad input or usage (one line on stderr, no output file written),
-130 interrupted.
+Every command parses its arguments, calls one library function, prints what it returns and
+picks the exit code: 0 success; 2 a mistake in the input or the arguments (a
+:class:`~distlaw.errors.DistlawError` or an ``OSError``: one line on stderr, nothing written);
+1 anything else (a bug in distlaw: one line, ``--debug`` for the traceback); 130 interrupted.
+This module imports neither JAX nor NumPy (a test checks), so ``distlaw --help`` is instant.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import math
 import os
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__
+from .errors import DistlawError, InputError
+from .runtime import configure_jax, configured, restore_jax
 
 
-class UsageError(Exception):
-    """Bad input from the user: reported as one line on stderr with exit code 2."""
-
-
-# JAX settings a command changes, with the caller's values to put back when ``main`` returns:
-# calling ``distlaw.cli.main([...])`` from Python leaves no global state behind.
-_SAVED_JAX_SETTINGS: dict = {}
-
-
-def _configure_jax():
-    """Float64 for fitting, and a persistent compilation cache so repeat runs skip compiling.
-
-    The cache lives in ``DISTLAW_CACHE_DIR`` (default ``~/.cache/distlaw/jax``; empty: off) and
-    is bounded to ``DISTLAW_CACHE_MAX_MB`` megabytes (default 512; JAX evicts the least
-    recently used entries beyond it). ``main`` restores every setting changed here.
-    """
-    import jax
-
-    settings = {"jax_enable_x64": True}
-    cache = os.environ.get("DISTLAW_CACHE_DIR", str(Path.home() / ".cache" / "distlaw" / "jax"))
-    if cache:
-        settings.update(jax_compilation_cache_dir=cache, jax_persistent_cache_min_compile_time_secs=0,
-                        jax_persistent_cache_min_entry_size_bytes=0,
-                        jax_compilation_cache_max_size=int(float(os.environ.get("DISTLAW_CACHE_MAX_MB", "512")) * 2**20))
-    for name, value in settings.items():
-        _SAVED_JAX_SETTINGS.setdefault(name, getattr(jax.config, name))
-        jax.config.update(name, value)
-    return jax
-
-
-def _restore_jax() -> None:
-    if _SAVED_JAX_SETTINGS:
-        import jax
-
-        for name, value in _SAVED_JAX_SETTINGS.items():
-            jax.config.update(name, value)
-        _SAVED_JAX_SETTINGS.clear()
-
-
-def _progress(label: str):
-    """A one-line progress report on stderr (only when stderr is a terminal)."""
-    if not sys.stderr.isatty():
-        return None
-    start = time.perf_counter()
-
-    def report(done: int, total: int) -> None:
-        elapsed = time.perf_counter() - start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        left = (total - done) / rate if rate > 0 else float("nan")
-        sys.stderr.write(f"\r{label}: {done}/{total} starts  {rate:,.0f}/s  ~{left:,.0f}s left ")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return report
+class UsageError(InputError):
+    """A bad command-line argument: one line on stderr, exit code 2."""
 
 
 def _parse_assignments(items, what: str) -> dict[str, str]:
@@ -106,14 +56,14 @@ def _parse_bounds(items) -> dict[str, tuple]:
             box = tuple(float(v) if v.strip() else None for v in (lo, hi))
         except ValueError:
             raise UsageError(f"--bounds {name}={value}: expected LO:HI, LO: or :HI with numbers") from None
-        if any(v is not None and not np.isfinite(v) for v in box):
+        if any(v is not None and not math.isfinite(v) for v in box):
             raise UsageError(f"--bounds {name}={value}: leave a side empty for no bound, not inf or nan")
         bounds[name] = box
     return bounds
 
 
 def cmd_fit(args) -> int:
-    _configure_jax()
+    configure_jax()
     from .api import ScalingLaw
     from .laws import get_law
 
@@ -123,7 +73,7 @@ def cmd_fit(args) -> int:
                      bounds=_parse_bounds(args.bounds), supervised=args.supervised)
     report = law.fit(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
                      holdout=args.holdout, group_by=args.group_by, bootstrap=args.bootstrap or 0, ci=args.ci,
-                     warm_start=args.warm_start, progress=_progress)
+                     warm_start=args.warm_start)
     record = report.record
     for note in record["notes"]:
         print(f"note: {note}")
@@ -184,7 +134,7 @@ def _print_summary(spec, record, elapsed) -> None:
 
 
 def cmd_predict(args) -> int:
-    _configure_jax()
+    configure_jax()
     from .api import FitReport
     from .laws import get_law
     from .runs import read_runs, write_table
@@ -205,7 +155,7 @@ def cmd_generate(args) -> int:
     from .runs import write_table
     from .synthetic import chinchilla_table, distillation_table
 
-    _configure_jax()
+    configure_jax()
     if args.kind == "distillation":
         noise = 0.003 if args.noise is None else args.noise
         frame = distillation_table(n_runs=args.runs, noise=noise, seed=args.seed)
@@ -248,106 +198,36 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def parse_values(text: str, what: str) -> list[float]:
-    """``3e8,1e9`` (a list) or ``1e20:1e25:11`` (11 log-spaced values, ends included)."""
-    try:
-        if ":" in text:
-            lo, hi, count = text.split(":")
-            count = int(count)
-            if count < 1 or float(lo) <= 0 or float(hi) <= 0:
-                raise ValueError
-            return [float(v) for v in np.geomspace(float(lo), float(hi), count)]
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"{what} {text!r}: expected a list like 3e8,1e9 or a range like 1e20:1e25:11") from None
-    if not values or any(v <= 0 or not np.isfinite(v) for v in values):
-        raise UsageError(f"{what} {text!r}: values must be positive and finite")
-    return values
-
-
-def planning_laws(source: str, arch, where: str = "--fit"):
-    """PlanningLaws from ``paper`` or a distillation FIT.json (which carries its supervised law).
-
-    ``where`` names the flag or sweep key the source came from, for the error message.
-    """
-    from .fitfile import load_fit
-    from .laws import LAWS
-    from .planning import PlanningLaws
-
-    record = load_fit(source, law="distillation")
-    if record["law"] != "distillation":
-        raise UsageError(f"{where} {source}: planning needs a distillation fit (it carries its supervised law), "
-                         f"not a {record['law']} fit")
-    return PlanningLaws(LAWS["supervised"].from_natural(record["supervised"]),
-                        LAWS["distillation"].from_natural(record["params"]), arch)
-
-
-def _existing_teacher_rows(laws, students, budgets, args) -> list[dict]:
-    """Rows for a teacher that already exists: its pretraining is sunk, its logits cost F(N_T)."""
-    from .compute import forward_flops
-    from .laws import supervised_log_loss
-    from .planning import existing_teacher, supervised_loss_at_size
-
-    if args.teacher_loss is None and (args.teacher_params is None or args.teacher_tokens is None):
-        raise UsageError("an existing teacher needs --teacher-loss, or --teacher-params and --teacher-tokens")
-    if args.logit_cost > 0 and args.teacher_params is None:
-        raise UsageError("--teacher-params is needed to price the teacher's logits (or --logit-cost 0)")
-    teacher_loss = args.teacher_loss
-    floor = float(np.exp(laws.supervised.log_e))
-    if teacher_loss is not None and not teacher_loss > floor:
-        raise UsageError(f"--teacher-loss {teacher_loss:g}: a teacher's loss must exceed the supervised law's "
-                         f"irreducible loss E = {floor:.4g} (nats per token)")
-    if teacher_loss is None:
-        teacher_loss = float(np.exp(supervised_log_loss(laws.supervised, np.log(args.teacher_params),
-                                                        np.log(args.teacher_tokens))))
-    rows = []
-    for n_s in students:
-        for c in budgets:
-            d_s, loss, bound = (float(x) for x in existing_teacher(
-                laws, n_s, c, teacher_loss, args.teacher_params or 1.0, args.logit_cost))
-            sup = float(supervised_loss_at_size(laws, n_s, c)[1])
-            student_flops = 3 * float(forward_flops(n_s, laws.arch)) * d_s
-            logits_flops = args.logit_cost * float(forward_flops(args.teacher_params or 1.0, laws.arch)) * d_s
-            student_share = student_flops / (student_flops + logits_flops)
-            rows.append({"student_params": n_s, "budget": c, "scenario": "existing-teacher",
-                         "student_tokens": d_s, "teacher_params": args.teacher_params,
-                         "teacher_tokens": args.teacher_tokens, "teacher_loss": teacher_loss,
-                         "student_loss": loss, "supervised_loss": sup,
-                         "on_bound": ["student_tokens"] if bound else [], "feasible": True,
-                         "flops_split": {"student": student_share, "logits": 1 - student_share, "pretraining": 0.0}})
-    return rows
-
-
 def cmd_plan(args) -> int:
-    _configure_jax()
+    configure_jax()
     import json
 
-    from .compute import SCENARIOS, Architecture, with_logit_cost, with_students
-    from .planning import plan_table
+    from .compute import Architecture
+    from .plans import plan_records
+    from .sweep import parse_values
 
     arch = Architecture(n_ctx=args.n_ctx, n_vocab=args.n_vocab, rho=args.aspect_ratio, six_nd=args.six_nd)
-    laws = planning_laws(args.fit, arch)
-    students = parse_values(args.student_params, "--student-params")
     budgets = parse_values(args.budget, "--budget")
-    names = ["supervised", *SCENARIOS] if args.scenario == "all" else [args.scenario]
-    if not 0 <= args.logit_cost <= 1:
-        raise UsageError(f"--logit-cost must be in [0, 1], got {args.logit_cost}")
-    scenarios = [None if n == "supervised" else with_logit_cost(with_students(SCENARIOS[n], args.students),
-                                                                args.logit_cost)
-                 for n in names]
-    rows = plan_table(laws, students, budgets, scenarios)
-    if any(v is not None for v in (args.teacher_params, args.teacher_tokens, args.teacher_loss)):
-        rows += _existing_teacher_rows(laws, students, budgets, args)
+    rows = plan_records(parse_values(args.student_params, "--student-params"), budgets, fit=args.fit,
+                        scenarios=args.scenario, arch=arch, students=args.students, logit_cost=args.logit_cost,
+                        teacher_loss=args.teacher_loss, teacher_params=args.teacher_params,
+                        teacher_tokens=args.teacher_tokens)
     if args.json:
         print(json.dumps(rows, indent=1, allow_nan=False))
         return 0
     print(f"laws: {args.fit}; compute model: {'6ND' if args.six_nd else 'Eq. 69'}"
           f"{f'; teacher shared by {args.students:g} students' if args.students != 1 else ''}")
-    header = (f"{'N_S':>9} {'budget':>9} {'scenario':<22} {'D_S':>9} {'N_T':>9} {'D_T':>9} {'L_T':>7} "
-              f"{'L_S':>7} {'superv.':>7} {'vs sup.':>8}  split student/logits/teacher  on bound")
-    print(header)
+    _print_plan(rows, budgets)
+    return 0
+
+
+def _print_plan(rows: list[dict], budgets: list[float]) -> None:
+    print(f"{'N_S':>9} {'budget':>9} {'scenario':<22} {'D_S':>9} {'N_T':>9} {'D_T':>9} {'L_T':>7} "
+          f"{'L_S':>7} {'superv.':>7} {'vs sup.':>8}  split student/logits/teacher  on bound")
     for c in budgets:
-        ref = next(r for r in rows if r["budget"] == c)
+        ref = next((r for r in rows if r["budget"] == c and "compute_optimal_loss" in r), None)
+        if ref is None:
+            continue
         if ref["compute_optimal_loss"] is None:
             print(f"{'':>9} {c:>9.3g} {'(compute-optimal sup.)':<22} none: the budget cannot train any model "
                   "within the size and token bounds")
@@ -355,6 +235,7 @@ def cmd_plan(args) -> int:
         print(f"{'':>9} {c:>9.3g} {'(compute-optimal sup.)':<22} {ref['compute_optimal_tokens']:>9.3g} "
               f"N*={ref['compute_optimal_params']:.3g} (D*/N*={ref['compute_optimal_tokens'] / ref['compute_optimal_params']:.1f})"
               f"{'':>4}{ref['compute_optimal_loss']:>7.4f}")
+
     def g(row, key):
         value = row[key]
         return "-" if value is None else f"{value:.3g}"
@@ -372,97 +253,33 @@ def cmd_plan(args) -> int:
               f"{row['student_loss']:>7.4f} {row['supervised_loss']:>7.4f} "
               f"{row['student_loss'] - row['supervised_loss']:>+8.4f}  {split_text:<28} "
               f"{','.join(row['on_bound']) or '-'}")
-    return 0
-
-
-def bootstrap_samples(record: dict, source: str) -> np.ndarray:
-    """A distillation fit's bootstrap replicates in optimizer form, ``[B, 9]``."""
-    from .laws import LAWS
-
-    stored = record.get("bootstrap_samples")
-    if not stored:
-        raise UsageError(f"{source}: quantiles need a fit made with --bootstrap (no bootstrap_samples in it)")
-    spec = LAWS["distillation"]
-    return np.array([np.asarray(spec.from_natural(dict(zip(stored["names"], row, strict=True))), dtype=np.float64)
-                     for row in stored["values"]])
-
-
-def _process(args) -> tuple[int, int]:
-    """(index, count) of this process among the atlas writers.
-
-    ``--distributed`` joins a ``jax.distributed`` cluster and takes its place there: with
-    ``--coordinator HOST:PORT`` (and ``--process-index/--process-count`` as this process's id
-    and the number of processes), or detected from the environment (SLURM, Cloud TPU, ...).
-    Without it, ``--process-index/--process-count`` split the work among independent processes
-    (a job array) without any coordination.
-    """
-    index, count = args.process_index, args.process_count
-    if count < 1 or not 0 <= index < count:
-        raise UsageError(f"--process-index must be in [0, --process-count), got {index} of {count}")
-    if args.distributed:
-        import jax
-
-        if args.coordinator:
-            jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=count, process_id=index)
-        else:
-            jax.distributed.initialize()
-        return jax.process_index(), jax.process_count()
-    return index, count
 
 
 def cmd_atlas(args) -> int:
-    _configure_jax()
-    process = _process(args)  # first: jax.distributed must start before any JAX computation
-    from .atlas_io import (
-        NOMINAL_ROWS_PER_SECOND,
-        atlas_metadata,
-        loss_plan_sizes,
-        prepare_folder,
-        write_contours,
-        write_loss_atlas,
-        write_manifest,
-        write_plan_atlas,
-    )
-    from .compute import Architecture
-    from .fitfile import load_fit
-    from .sweep import load_sweep
+    configure_jax()
+    from .atlases import atlas_sizes, build_atlas, join_processes
 
-    sweep = load_sweep(args.sweep, output=args.output)
-    record = load_fit(sweep.law, law="distillation")
-    laws = planning_laws(sweep.law, Architecture(), where=f"{sweep.path}: key 'law' =")
-    sizes = loss_plan_sizes(sweep)
+    # First: jax.distributed must start before any JAX computation.
+    process = join_processes(args.process_index, args.process_count, args.distributed, args.coordinator)
     if args.dry_run:
-        for name, (rows, columns) in sizes.items():
+        from .atlas_io import NOMINAL_ROWS_PER_SECOND
+        from .sweep import load_sweep
+
+        sweep = load_sweep(args.sweep, output=args.output)
+        for name, (rows, columns) in atlas_sizes(sweep).items():
             # Upper bound: 8 bytes a value before compression (zstd typically halves it).
             print(f"{name} atlas: {rows:,} rows x {columns} columns, at most {rows * columns * 8 / 1e9:.2f} GB "
                   f"uncompressed, about {rows / NOMINAL_ROWS_PER_SECOND:.0f}s on 2 CPU cores")
         print(f"output: {sweep.output}")
         return 0
-    samples = None
-    if sweep.quantiles:
-        samples = bootstrap_samples(record, sweep.law)
-    metadata = atlas_metadata(sweep, {"law": "distillation", "params": record["params"],
-                                      "supervised": record["supervised"], "source": sweep.law,
-                                      "bootstrap_resamples": None if samples is None else len(samples)})
-    prepare_folder(sweep, metadata, sole_writer=process[1] == 1)
-    t0 = time.perf_counter()
-    tables = {}
-    if sweep.loss_axes is not None:
-        tables["loss"] = write_loss_atlas(sweep, laws, metadata, progress=args.progress or None, samples=samples,
-                                          process=process)
-    if sweep.plan_axes is not None and process[0] == 0:  # small: the first process writes it
-        tables["plan"] = write_plan_atlas(sweep, laws, metadata)
-        tables["contours"] = write_contours(sweep, metadata)
-        if not tables["contours"]:
-            print("note: no iso-loss contours: they need at least 2 student sizes and 2 budgets in [plan]")
-    manifest = write_manifest(sweep, metadata, tables, process)
-    elapsed = time.perf_counter() - t0
-    for name, entries in tables.items():
-        rows = sum(e["rows"] for e in entries)
-        print(f"{name} atlas: {rows:,} rows in {len(entries)} files under {sweep.output / name}")
-    print(f"wrote {manifest} in {elapsed:.1f}s")
-    print(f"read it with: pandas.read_parquet('{sweep.output / 'loss'}') or duckdb "
-          f"\"SELECT * FROM '{sweep.output}/loss/**/*.parquet'\"")
+    atlas = build_atlas(args.sweep, output=args.output, progress=args.progress or None, process=process)
+    for note in atlas.notes:
+        print(f"note: {note}")
+    for name in atlas.tables:
+        print(f"{name} atlas: {atlas.rows(name):,} rows in {len(atlas.files(name))} files under {atlas.path / name}")
+    print(f"wrote {atlas.manifest_path} in {atlas.seconds:.1f}s")
+    print(f"read it with: distlaw.Atlas('{atlas.path}').to_pandas('loss'), pandas.read_parquet('{atlas.path / 'loss'}') "
+          f"or duckdb \"SELECT * FROM '{atlas.path}/loss/**/*.parquet'\"")
     return 0
 
 
@@ -575,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    outermost = not _SAVED_JAX_SETTINGS  # `distlaw demo` calls main again for each step
+    outermost = not configured()  # `distlaw demo` calls main again for each step
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -584,7 +401,7 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (UsageError, ValueError) as err:
+    except DistlawError as err:
         print(f"distlaw: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a folder that cannot be created, a file that cannot be written
@@ -599,7 +416,7 @@ def main(argv=None) -> int:
         return 1
     finally:
         if outermost:
-            _restore_jax()
+            restore_jax()
 
 
 def run() -> None:

@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
+from .errors import InputError
+
 
 class Architecture(NamedTuple):
     """Per-architecture settings of F(N); the paper's values are the defaults.
@@ -86,12 +88,12 @@ SCENARIOS = {
 def with_students(scenario: Scenario, k: float) -> Scenario:
     """The scenario with the teacher's pretraining shared by ``k`` students (delta_pre / k)."""
     if k < 1:
-        raise ValueError(f"--students must be >= 1, got {k}")
+        raise InputError(f"--students must be >= 1, got {k}")
     return scenario._replace(delta_pre=scenario.delta_pre / k)
 
 
 def with_logit_cost(scenario: Scenario, cost: float) -> Scenario:
     """The scenario with logits priced at ``cost`` of a forward pass (cached/quantized: < 1)."""
     if not 0 <= cost <= 1:
-        raise ValueError(f"logit cost must be in [0, 1], got {cost}")
+        raise InputError(f"logit cost must be in [0, 1], got {cost}")
     return scenario._replace(delta_lgt=scenario.delta_lgt * cost)

@@ -34,6 +34,8 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from .errors import InputError
+
 __all__ = ["DATASETS", "Dataset", "licence_text", "list_datasets", "load", "path"]
 
 
@@ -136,7 +138,7 @@ def _entry(name: str) -> Dataset:
     try:
         return DATASETS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}") from None
+        raise InputError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}") from None
 
 
 def _data_file(relative: str) -> Path:

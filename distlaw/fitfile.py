@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from .errors import FitFileError
+from .files import atomic_path
 from .laws import LAWS, LawSpec, get_law
 
 
 def write_json(obj: Any, path: str | Path) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(obj, handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 def load_fit(path_or_preset: str, law: str | None = None) -> dict:
@@ -44,32 +35,32 @@ def load_fit(path_or_preset: str, law: str | None = None) -> dict:
         law_name, _, preset = name.rpartition(":")
         spec = get_law(law_name or law or "supervised")
         if preset not in spec.presets:
-            raise ValueError(f"law {spec.name!r} has no preset {preset!r}; presets: {sorted(spec.presets)}")
+            raise FitFileError(f"law {spec.name!r} has no preset {preset!r}; presets: {sorted(spec.presets)}")
         record = {"law": spec.name, "params": dict(spec.presets[preset]), "preset": preset}
         if spec.name == "distillation":
             record["supervised"] = dict(LAWS["supervised"].presets["paper"])
         return record
     path = Path(name)
     if not path.is_file():
-        raise ValueError(f"{path}: no such fit file (or preset; presets: {sorted(_preset_names())})")
+        raise FitFileError(f"{path}: no such fit file (or preset; presets: {sorted(_preset_names())})")
     try:
         record = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+        raise FitFileError(f"{path}: not valid JSON ({err})") from None
     # A user's file: bad input (ValueError, exit 2), not a programming error (TypeError).
     if not isinstance(record, dict):
-        raise ValueError(f"{path}: not a fit record (expected a JSON object with 'law' and 'params', "  # noqa: TRY004
+        raise FitFileError(f"{path}: not a fit record (expected a JSON object with 'law' and 'params', "
                          f"found {type(record).__name__})")
     if not isinstance(record.get("params", {}), dict):
-        raise ValueError(f"{path}: key 'params' must be an object of coefficients")  # noqa: TRY004
+        raise FitFileError(f"{path}: key 'params' must be an object of coefficients")
     for key in ("law", "params"):
         if key not in record:
-            raise ValueError(f"{path}: missing key {key!r}")
+            raise FitFileError(f"{path}: missing key {key!r}")
     spec = get_law(record["law"])
     _check_params(spec, record["params"], f"{path}: params")
     if spec.name == "distillation":
         if "supervised" not in record:
-            raise ValueError(f"{path}: a distillation fit needs its 'supervised' coefficients")
+            raise FitFileError(f"{path}: a distillation fit needs its 'supervised' coefficients")
         _check_params(LAWS["supervised"], record["supervised"], f"{path}: supervised")
     return record
 
@@ -92,9 +83,9 @@ def _preset_names() -> set[str]:
 def _check_params(spec: LawSpec, params: dict, where: str) -> None:
     missing = [n for n in spec.natural_names if n not in params]
     if missing:
-        raise ValueError(f"{where}: missing coefficient(s) {missing} for law {spec.name!r}")
+        raise FitFileError(f"{where}: missing coefficient(s) {missing} for law {spec.name!r}")
     for name in spec.natural_names:
         value = params[name]
         if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{where}: coefficient {name} = {value!r} is not a finite number")
+            raise FitFileError(f"{where}: coefficient {name} = {value!r} is not a finite number")
     spec.from_natural(params)  # raises on non-positive scale constants

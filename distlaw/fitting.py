@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import solver
+from .errors import InputError
 from .laws import LAWS, LawSpec, require_x64, supervised_log_loss
 from .starts import DEFAULT_STARTS, design_starts
 
@@ -172,33 +173,33 @@ def constraints(spec: LawSpec, fixed: Mapping[str, float] | None = None, ties: M
 
     def known(name: str, what: str) -> None:
         if name not in names:
-            raise ValueError(f"{what} {name!r}: law {spec.name!r} has coefficients {list(names)}")
+            raise InputError(f"{what} {name!r}: law {spec.name!r} has coefficients {list(names)}")
 
     box = {name: tuple(spec.bounds[name]) for name in names}
     for name, (lo, hi) in (bounds or {}).items():
         known(name, "--bounds")
         if lo is not None and hi is not None and not lo < hi:
-            raise ValueError(f"--bounds {name}: lower bound {lo:g} must be below upper bound {hi:g}")
+            raise InputError(f"--bounds {name}: lower bound {lo:g} must be below upper bound {hi:g}")
         if is_log[name] and lo is not None and lo < 0:
-            raise ValueError(f"--bounds {name}: {name} is positive (fitted as a log); its lower bound must be >= 0")
+            raise InputError(f"--bounds {name}: {name} is positive (fitted as a log); its lower bound must be >= 0")
         if is_log[name] and hi is not None and hi <= 0:
-            raise ValueError(f"--bounds {name}: {name} is positive (fitted as a log); its upper bound must be > 0")
+            raise InputError(f"--bounds {name}: {name} is positive (fitted as a log); its upper bound must be > 0")
         box[name] = (lo, hi)
     fixed = dict(fixed or {})
     ties = dict(ties or {})
     for name, value in fixed.items():
         known(name, "cannot fix")
         if is_log[name] and value <= 0:
-            raise ValueError(f"fixed {name} must be > 0, got {value}")
+            raise InputError(f"fixed {name} must be > 0, got {value}")
     for name, target in ties.items():
         known(name, "--tie")
         known(target, "--tie")
         if name == target or target in ties:
-            raise ValueError(f"--tie {name}={target}: tie a coefficient to a different, untied one")
+            raise InputError(f"--tie {name}={target}: tie a coefficient to a different, untied one")
         if name in fixed or target in fixed:
-            raise ValueError(f"--tie {name}={target}: a fixed coefficient cannot be tied")
+            raise InputError(f"--tie {name}={target}: a fixed coefficient cannot be tied")
         if is_log[name] != is_log[target]:
-            raise ValueError(f"--tie {name}={target}: one is a positive scale constant, the other is not")
+            raise InputError(f"--tie {name}={target}: one is a positive scale constant, the other is not")
 
     def to_optimizer(name, value, side):
         if value is None or (is_log[name] and value == 0):
@@ -219,7 +220,7 @@ def constraints(spec: LawSpec, fixed: Mapping[str, float] | None = None, ties: M
         lower[k] = max(lower[k], to_optimizer(name, box[name][0], "lo"))
         upper[k] = min(upper[k], to_optimizer(name, box[name][1], "hi"))
         if not lower[k] < upper[k]:
-            raise ValueError(f"--tie {name}={target}: their boxes do not overlap")
+            raise InputError(f"--tie {name}={target}: their boxes do not overlap")
     source = tuple(slot.get(name, -1) for name in names)
     fixed_values = tuple(to_optimizer(name, fixed[name], "lo") if name in fixed else 0.0 for name in names)
     return Constraints(spec, box, fixed, ties, source, fixed_values,
@@ -273,7 +274,7 @@ def fit_data(spec: LawSpec, columns: Mapping[str, np.ndarray], supervised=None, 
     log_inputs = [np.log(np.asarray(columns[c], dtype=np.float64)) for c in spec.input_columns]
     if spec.name == "distillation":
         if supervised is None:
-            raise ValueError("a distillation fit needs supervised coefficients for Ltilde_S")
+            raise InputError("a distillation fit needs supervised coefficients for Ltilde_S")
         log_inputs.append(np.asarray(_supervised_log_loss(supervised, log_inputs[0], log_inputs[1])))
     log_obs = np.log(np.asarray(columns[spec.target_column], dtype=np.float64))
     w = np.ones_like(log_obs) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -544,9 +545,9 @@ def bootstrap_many(
     Returns one :class:`BootstrapResult` per problem.
     """
     if n_resamples < 2:
-        raise ValueError(f"--bootstrap needs at least 2 resamples, got {n_resamples}")
+        raise InputError(f"--bootstrap needs at least 2 resamples, got {n_resamples}")
     if not 0 < ci < 1:
-        raise ValueError(f"--ci must be in (0, 1), got {ci}")
+        raise InputError(f"--ci must be in (0, 1), got {ci}")
     rng = np.random.default_rng(seed)
     n_problems = int(np.asarray(problems.log_obs).shape[0])
     design = design_starts(spec, extra_starts, seed=seed)[-extra_starts:] if extra_starts else np.zeros((0, len(spec.fields)))

@@ -34,6 +34,8 @@ import jax
 import jax.numpy as jnp
 from jax.nn import softplus
 
+from .errors import InputError
+
 
 class ChinchillaParams(NamedTuple):
     """Hoffmann et al. (2022) form ``L = E + A/N^alpha + B/D^beta`` (natural logs of E, A, B)."""
@@ -186,13 +188,13 @@ class LawSpec(NamedTuple):
         """``{natural name: value}`` -> optimizer-space NamedTuple of float64 scalars."""
         missing = [n for n in self.natural_names if n not in values]
         if missing:
-            raise ValueError(f"law {self.name!r} needs coefficients {missing}")
+            raise InputError(f"law {self.name!r} needs coefficients {missing}")
         vals = []
         for field, natural in zip(self.fields, self.natural_names, strict=True):
             v = float(values[natural])
             if field.startswith("log_"):
                 if v <= 0:
-                    raise ValueError(f"coefficient {natural} must be > 0, got {v}")
+                    raise InputError(f"coefficient {natural} must be > 0, got {v}")
                 v = math.log(v)
             vals.append(v)
         return self.params_type(*vals)
@@ -306,7 +308,7 @@ def get_law(name: str) -> LawSpec:
     try:
         return LAWS[name]
     except KeyError:
-        raise ValueError(f"unknown law {name!r}; choose one of {sorted(LAWS)}") from None
+        raise InputError(f"unknown law {name!r}; choose one of {sorted(LAWS)}") from None
 
 
 def predict_loss(spec: LawSpec, params, *inputs, supervised=None):
@@ -319,6 +321,6 @@ def predict_loss(spec: LawSpec, params, *inputs, supervised=None):
     log_inputs = [jnp.log(jnp.asarray(x)) for x in inputs]
     if spec.name == "distillation":
         if supervised is None:
-            raise ValueError("the distillation law needs supervised coefficients for Ltilde_S")
+            raise InputError("the distillation law needs supervised coefficients for Ltilde_S")
         log_inputs.append(supervised_log_loss(supervised, log_inputs[0], log_inputs[1]))
     return jnp.exp(spec.log_loss(params, *log_inputs))

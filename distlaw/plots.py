@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import AtlasError, InputError
+
 KINDS = ("contours", "capacity-gap", "budget-split")
 
 
@@ -22,7 +24,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ValueError("plots need matplotlib: pip install 'distlaw[plot]'") from None
+        raise InputError("plots need matplotlib: pip install 'distlaw[plot]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -30,22 +32,19 @@ def _pyplot():
 
 
 def _read(atlas: Path, table: str) -> pd.DataFrame:
-    if not atlas.is_dir():
-        raise ValueError(f"{atlas}: no such folder")
-    folder = atlas / table
-    section = "loss" if table == "loss" else "plan"
-    if not folder.is_dir() or not any(folder.rglob("*.parquet")):
-        raise ValueError(f"{atlas}: no {table} table (run `distlaw atlas` with a [{section}] section)")
-    frame = pd.read_parquet(folder)
-    if "scenario" in frame:
-        frame["scenario"] = frame["scenario"].astype(str)
-    return frame
+    from .atlases import Atlas
+
+    opened = Atlas(atlas)
+    if table not in opened.tables or opened.rows(table) == 0:
+        section = "loss" if table == "loss" else "plan"
+        raise AtlasError(f"{atlas}: no {table} table (run `distlaw atlas` with a [{section}] section)")
+    return opened.to_pandas(table)
 
 
 def plot(atlas: str | Path, kind: str, output: str | Path, student_params: float | None = None) -> Path:
     """Draw ``kind`` from the atlas folder into ``output`` (PNG); returns the path."""
     if kind not in KINDS:
-        raise ValueError(f"unknown plot kind {kind!r}; choose one of {', '.join(KINDS)}")
+        raise InputError(f"unknown plot kind {kind!r}; choose one of {', '.join(KINDS)}")
     atlas, output = Path(atlas), Path(output)
     plt = _pyplot()
     figure = {"contours": _contours, "capacity-gap": _capacity_gap, "budget-split": _budget_split}[kind](

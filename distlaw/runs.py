@@ -29,7 +29,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
+from .errors import InputError
+from .files import atomic_path
 
 SOURCE, ROW = "_source", "_row"  # provenance columns; never written out
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -46,7 +47,7 @@ _FORMAT_LIST = ", ".join(FORMATS)
 PathLike = str | os.PathLike
 
 
-class RunTableError(ValueError):
+class RunTableError(InputError):
     """A run table that cannot be read, or holds a value the laws cannot use. One-line message."""
 
 
@@ -122,26 +123,18 @@ def write_table(frame: pd.DataFrame, path: PathLike) -> None:
     if kind is None:
         raise RunTableError(f"{path}: unknown table format {path.suffix!r} (use {_FORMAT_LIST})")
     frame = frame.drop(columns=[c for c in (SOURCE, ROW) if c in frame.columns])
-    # A ".tmp" suffix keeps a leftover from a crash out of folder reads.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        if kind == "csv":
-            frame.to_csv(tmp, index=False)
-        elif kind == "parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            _write_jsonl(frame, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())  # the data must be on disk before the rename makes it visible
-        # mkstemp files are private (0600); give the table the mode it had, or a normal one.
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, Exception):
-            raise RunTableError(f"{path}: cannot write: {_one_line(exc)}") from exc
-        raise
+        with atomic_path(path) as tmp:
+            if kind == "csv":
+                frame.to_csv(tmp, index=False)
+            elif kind == "parquet":
+                frame.to_parquet(tmp, index=False)
+            else:
+                _write_jsonl(frame, tmp)
+    except OSError:
+        raise  # a folder that cannot be written: the CLI names the path
+    except Exception as exc:
+        raise RunTableError(f"{path}: cannot write: {_one_line(exc)}") from exc
 
 
 def _expand(paths) -> list[tuple[Path | pd.DataFrame, str]]:

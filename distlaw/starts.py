@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import FitFileError, InputError
 from .laws import LawSpec
 
 # Box of distlaw's own design, per optimizer field: the span of the paper's grid, except where
@@ -39,7 +40,7 @@ def design_starts(spec: LawSpec, n: int, seed: int = 0) -> np.ndarray:
     a fit can never end worse than a start at the published coefficients.
     """
     if n < 1:
-        raise ValueError(f"number of starts must be >= 1, got {n}")
+        raise InputError(f"number of starts must be >= 1, got {n}")
     rng = np.random.default_rng(seed)
     overrides = _DESIGN_OVERRIDES.get(spec.name, {})
     log_uniform = _LOG_UNIFORM.get(spec.name, {})
@@ -62,20 +63,20 @@ def read_starts(spec: LawSpec, path: str | Path) -> np.ndarray:
     """Starts from a CSV with one column per coefficient in natural form (``E, A, B, alpha, ...``)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such starts file")
+        raise FitFileError(f"{path}: no such starts file")
     frame = pd.read_csv(path)
     missing = [name for name in spec.natural_names if name not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing} for law {spec.name!r} "
+        raise FitFileError(f"{path}: missing column(s) {missing} for law {spec.name!r} "
                          f"(need {list(spec.natural_names)})")
     if frame.empty:
-        raise ValueError(f"{path}: no starts")
+        raise FitFileError(f"{path}: no starts")
     rows = []
     for index, row in frame.iterrows():
         try:
             rows.append(np.asarray(spec.from_natural(row.to_dict()), dtype=np.float64))
         except (ValueError, TypeError) as err:
-            raise ValueError(f"{path}: row {index + 1}: {err}") from None
+            raise FitFileError(f"{path}: row {index + 1}: {err}") from None
     return np.stack(rows)
 
 

@@ -33,15 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError, SweepError
+
 LOSS_AXES_TEACHER_SIZE = ("student_params", "student_tokens", "teacher_params", "teacher_tokens")
 LOSS_AXES_TEACHER_LOSS = ("student_params", "student_tokens", "teacher_loss")
 PLAN_AXES = ("student_params", "budget")
 SCENARIO_NAMES = ("supervised", "best-case", "teacher-inference", "teacher-pretraining", "pretraining-inference")
 _TOP_KEYS = {"law", "output", "chunk_rows", "loss", "plan"}
-
-
-class SweepError(ValueError):
-    """A sweep file that cannot be used; the message names the file and the key."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,3 +154,24 @@ def _axis(path, key, spec) -> np.ndarray:
     if not np.all(np.isfinite(axis)) or np.any(axis <= 0):
         raise SweepError(f"{path}: key {key!r}: values must be positive and finite")
     return axis
+
+
+def parse_values(text: str, what: str) -> list[float]:
+    """``3e8,1e9`` (a list) or ``1e20:1e25:11`` (11 log-spaced values, ends included).
+
+    ``what`` names the option or key the text came from, for the error message
+    (:class:`~distlaw.errors.InputError`).
+    """
+    try:
+        if ":" in text:
+            lo, hi, count = text.split(":")
+            count = int(count)
+            if count < 1 or float(lo) <= 0 or float(hi) <= 0:
+                raise ValueError
+            return [float(v) for v in np.geomspace(float(lo), float(hi), count)]
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{what} {text!r}: expected a list like 3e8,1e9 or a range like 1e20:1e25:11") from None
+    if not values or any(v <= 0 or not np.isfinite(v) for v in values):
+        raise InputError(f"{what} {text!r}: values must be positive and finite")
+    return values

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -323,7 +324,7 @@ def test_plot_on_an_empty_or_missing_atlas(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     (tmp_path / "empty" / "plan").mkdir(parents=True)
     code, _, err = _run(["plot", tmp_path / "empty", "--kind", "contours", "-o", tmp_path / "f.png"], capsys)
-    assert code == 2 and "no plan table" in err
+    assert code == 2 and "empty: not a finished atlas (no manifest.json" in err
     code, _, err = _run(["plot", tmp_path / "missing", "--kind", "contours", "-o", tmp_path / "f.png"], capsys)
     assert code == 2 and "missing: no such folder" in err
 
@@ -369,6 +370,23 @@ def test_unexpected_errors_are_one_line_exit_1_and_debug_shows_the_traceback(mon
     assert code == 1 and err.count("\n") == 1 and "internal error: ZeroDivisionError: boom" in err and "--debug" in err
     with pytest.raises(ZeroDivisionError):
         main(["--debug", "plan", "--student-params", "1e9", "--budget", "1e21"])
+
+
+def test_cli_module_holds_no_numerics():
+    """The CLI parses, calls the library and prints: it imports no numerical library at all,
+    at module level or inside a command (numerics belong to the library, which notebooks share)."""
+    import ast
+
+    import distlaw.cli
+
+    tree = ast.parse(Path(distlaw.cli.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"jax", "jaxlib", "numpy", "pandas", "pyarrow", "scipy"}, imported
 
 
 def test_help_and_version_do_not_import_jax():

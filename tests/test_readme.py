@@ -1,6 +1,8 @@
-"""The README's Python blocks run as written (in a fresh interpreter, in a scratch folder)."""
+"""The README's Python blocks run as written (in a fresh interpreter, in a scratch folder that
+holds a copy of the repository's sweep files, as a clone's root does)."""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,7 @@ def test_readme_python_block_runs(index, tmp_path):
     code = BLOCKS[index]
     if "jax_enable_x64" not in code:
         code = 'import jax; jax.config.update("jax_enable_x64", True)\n' + code
+    shutil.copytree(README.parent / "sweeps", tmp_path / "sweeps", ignore=shutil.ignore_patterns("atlas-*"))
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False,
                             env={"DISTLAW_CACHE_DIR": "", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-3000:]

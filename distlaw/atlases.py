@@ -1,0 +1,258 @@
+"""Atlases as one call, and a reader for finished ones: ``distlaw atlas`` and its Python twin.
+
+    >>> import distlaw
+    >>> atlas = distlaw.build_atlas("sweeps/paper.toml")                       # doctest: +SKIP
+    >>> atlas = distlaw.Atlas("sweeps/atlas-paper")                            # doctest: +SKIP
+    >>> atlas.to_pandas("plan", filter=("scenario", "==", "best-case"))        # doctest: +SKIP
+
+:func:`build_atlas` writes the tables a sweep defines (loss, plan, contours; see
+:mod:`distlaw.atlas_io`) and returns the :class:`Atlas`; :class:`Atlas` reads a finished atlas
+folder: its manifest, the fit it came from, and each table as Arrow or pandas, from exactly the
+files its manifest lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from .errors import AtlasError, FitFileError, InputError
+
+
+def join_processes(index: int = 0, count: int = 1, distributed: bool = False,
+                   coordinator: str | None = None) -> tuple[int, int]:
+    """(index, count) of this process among the atlas writers.
+
+    ``distributed`` joins a ``jax.distributed`` cluster and takes its place there: with a
+    ``coordinator`` HOST:PORT (``index`` and ``count`` then give this process's id and the
+    number of processes), or detected from the environment (SLURM, Cloud TPU, ...). Otherwise
+    ``index``/``count`` split the work among independent processes (a job array) without any
+    coordination. Call it before any JAX computation.
+    """
+    if count < 1 or not 0 <= index < count:
+        raise InputError(f"process index must be in [0, process count), got {index} of {count}")
+    if distributed:
+        import jax
+
+        if coordinator:
+            jax.distributed.initialize(coordinator_address=coordinator, num_processes=count, process_id=index)
+        else:
+            jax.distributed.initialize()
+        return jax.process_index(), jax.process_count()
+    return index, count
+
+
+def atlas_sizes(sweep) -> dict[str, tuple[int, int]]:
+    """``{table: (rows, columns)}`` a sweep (a path or :class:`~distlaw.sweep.Sweep`) would write."""
+    from .atlas_io import loss_plan_sizes
+
+    return loss_plan_sizes(_as_sweep(sweep))
+
+
+def bootstrap_samples(record: dict, source: str):
+    """A distillation fit's bootstrap replicates in optimizer form, ``[B, 9]`` (for quantiles)."""
+    import numpy as np
+
+    from .laws import LAWS
+
+    stored = record.get("bootstrap_samples")
+    if not stored:
+        raise FitFileError(f"{source}: quantiles need a fit made with bootstrap resamples "
+                           "(no bootstrap_samples in it)")
+    spec = LAWS["distillation"]
+    return np.array([np.asarray(spec.from_natural(dict(zip(stored["names"], row, strict=True))), dtype=np.float64)
+                     for row in stored["values"]])
+
+
+def build_atlas(
+    sweep,
+    *,
+    output: str | Path | None = None,
+    progress: bool | None = None,
+    process: tuple[int, int] = (0, 1),
+) -> Atlas:
+    """Evaluate and write the atlas a sweep defines; returns the finished :class:`Atlas`.
+
+    Args:
+      sweep: a sweep file (TOML) path or a :class:`~distlaw.sweep.Sweep`.
+      output: folder to write (default: the sweep's ``output``).
+      progress: a progress bar on stderr (None: only on a terminal).
+      process: (index, count) from :func:`join_processes` when several processes share the
+        work; each writes its own partitions and ``manifest.process-I-of-N.json``.
+    Raises:
+      SweepError, FitFileError, AtlasError (a folder holding another sweep's atlas).
+    """
+    from .atlas_io import (
+        atlas_metadata,
+        prepare_folder,
+        write_contours,
+        write_loss_atlas,
+        write_manifest,
+        write_plan_atlas,
+    )
+    from .fitfile import load_fit
+    from .laws import require_x64
+    from .plans import load_planning_laws
+
+    require_x64()
+    sweep = _as_sweep(sweep, output)
+    record = load_fit(sweep.law, law="distillation")
+    laws = load_planning_laws(sweep.law, where=f"{sweep.path}: key 'law' =")
+    samples = bootstrap_samples(record, sweep.law) if sweep.quantiles else None
+    metadata = atlas_metadata(sweep, {"law": "distillation", "params": record["params"],
+                                      "supervised": record["supervised"], "source": sweep.law,
+                                      "bootstrap_resamples": None if samples is None else len(samples)})
+    prepare_folder(sweep, metadata, sole_writer=process[1] == 1)
+    start = time.perf_counter()
+    tables, notes = {}, []
+    if sweep.loss_axes is not None:
+        tables["loss"] = write_loss_atlas(sweep, laws, metadata, progress=progress, samples=samples, process=process)
+    if sweep.plan_axes is not None and process[0] == 0:  # small: the first process writes it
+        tables["plan"] = write_plan_atlas(sweep, laws, metadata)
+        tables["contours"] = write_contours(sweep, metadata)
+        if not tables["contours"]:
+            notes.append("no iso-loss contours: they need at least 2 student sizes and 2 budgets in [plan]")
+    manifest = write_manifest(sweep, metadata, tables, process)
+    return Atlas(sweep.output, manifest_path=manifest, notes=tuple(notes), seconds=time.perf_counter() - start)
+
+
+def _as_sweep(sweep, output=None):
+    from .sweep import Sweep, load_sweep
+
+    if isinstance(sweep, Sweep):
+        return sweep if output is None else dataclasses.replace(sweep, output=Path(output))
+    return load_sweep(sweep, output=output)
+
+
+class Atlas:
+    """A finished atlas folder: its manifest, the law it came from, and its tables.
+
+    ``Atlas(path)`` reads ``manifest.json``, or the ``manifest.process-I-of-N.json`` of every
+    process of a shared run (all N must be there). Tables are read from the files the manifest
+    lists, so a leftover or foreign file in the folder is never read.
+
+    Attributes:
+      path: the folder.
+      manifest: the manifest (a shared run's tables merged; with ``manifest_path``, that one
+        manifest: what :func:`build_atlas` returns to one process of a shared run).
+      notes: what the run that built it had to say (empty when opened from disk).
+      seconds: how long that run took (None when opened from disk).
+    """
+
+    def __init__(self, path: str | Path, *, manifest_path: Path | None = None, notes: tuple = (),
+                 seconds: float | None = None):
+        self.path = Path(path)
+        # A process of a shared run sees its own share (its manifest) until all have finished.
+        self.manifest = _load_json(manifest_path) if manifest_path is not None else _read_manifest(self.path)
+        self.manifest_path = manifest_path
+        self.notes, self.seconds = notes, seconds
+
+    def __repr__(self) -> str:
+        tables = ", ".join(f"{name}: {self.rows(name):,} rows" for name in self.tables)
+        return f"Atlas({str(self.path)!r}; {tables})"
+
+    @property
+    def tables(self) -> list[str]:
+        """Names of the tables written (``loss``, ``plan``, ``contours``)."""
+        return list(self.manifest["tables"])
+
+    @property
+    def law(self) -> dict:
+        """The fit the atlas evaluates: law name, coefficients, supervised law, source file."""
+        return self.manifest["law"]
+
+    @property
+    def sweep(self) -> dict:
+        """The sweep definition, as written in the sweep file."""
+        return self.manifest["sweep"]
+
+    def rows(self, table: str) -> int:
+        return self._table(table)["rows"]
+
+    def files(self, table: str) -> list[Path]:
+        """The Parquet files of ``table``, as the manifest lists them."""
+        return [self.path / entry["path"] for entry in self._table(table)["files"]]
+
+    def dataset(self, table: str):
+        """``table`` as a ``pyarrow.dataset.Dataset`` (hive partitions become columns)."""
+        import pyarrow.dataset as ds
+
+        files = [str(f) for f in self.files(table)]
+        missing = [f for f in files if not Path(f).exists()]
+        if missing:
+            raise AtlasError(f"{self.path}: {len(missing)} file(s) of table {table!r} listed in the manifest "
+                             f"are missing (first: {missing[0]})")
+        return ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(self.path / table))
+
+    def to_arrow(self, table: str, columns: list[str] | None = None, filter=None):
+        """``table`` as a ``pyarrow.Table``; ``filter`` is a pyarrow expression or a
+        ``(column, op, value)`` tuple (or a list of them, all must hold), as in pandas' ``read_parquet``."""
+        import pyarrow.parquet as pq
+
+        dataset = self.dataset(table)
+        expression = pq.filters_to_expression(_as_filters(filter)) if filter is not None and not _is_expression(filter) else filter
+        return dataset.to_table(columns=columns, filter=expression)
+
+    def to_pandas(self, table: str, columns: list[str] | None = None, filter=None):
+        """``table`` as a pandas DataFrame (see :meth:`to_arrow`)."""
+        frame = self.to_arrow(table, columns, filter).to_pandas()
+        for name in ("scenario",):
+            if name in frame and str(frame[name].dtype) == "category":
+                frame[name] = frame[name].astype(str)
+        return frame
+
+    def _table(self, table: str) -> dict:
+        if table not in self.manifest["tables"]:
+            raise AtlasError(f"{self.path}: no {table!r} table (tables: {', '.join(self.tables) or 'none'})")
+        return self.manifest["tables"][table]
+
+
+def _is_expression(value) -> bool:
+    import pyarrow.compute as pc
+
+    return isinstance(value, pc.Expression)
+
+
+def _as_filters(value):
+    if isinstance(value, tuple):
+        return [value]
+    return list(value)
+
+
+def _read_manifest(folder: Path) -> dict:
+    if not folder.is_dir():
+        raise AtlasError(f"{folder}: no such folder")
+    single = folder / "manifest.json"
+    if single.exists():
+        return _load_json(single)
+    parts = sorted(folder.glob("manifest.process-*-of-*.json"))
+    if not parts:
+        raise AtlasError(f"{folder}: not a finished atlas (no manifest.json: the run was interrupted, "
+                         "or this is not an atlas folder)")
+    count = int(parts[0].stem.rsplit("-of-", 1)[1])
+    expected = {folder / f"manifest.process-{i}-of-{count}.json" for i in range(count)}
+    missing = sorted(expected - set(parts))
+    if missing:
+        raise AtlasError(f"{folder}: a {count}-process atlas with {len(missing)} process(es) unfinished "
+                         f"(no {missing[0].name})")
+    manifests = [_load_json(p) for p in sorted(expected)]
+    merged = {**manifests[0], "tables": {}}
+    for manifest in manifests:
+        for name, table in manifest["tables"].items():
+            into = merged["tables"].setdefault(name, {**table, "rows": 0, "files": []})
+            into["rows"] += table["rows"]
+            into["files"] += table["files"]
+    return merged
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise AtlasError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("tables"), dict):
+        raise AtlasError(f"{path}: not an atlas manifest (no 'tables')")
+    return manifest
+

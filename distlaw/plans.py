@@ -1,0 +1,161 @@
+"""Compute-optimal plans as one call: ``distlaw plan`` and its Python twin.
+
+    >>> import distlaw
+    >>> frame = distlaw.plan(student_params=[1e9, 3e9], budgets=[1e21, 1e22])   # doctest: +SKIP
+
+:func:`plan` returns a DataFrame with one row per (student size, budget, scenario);
+:func:`plan_records` the same rows as JSON-ready dicts (``None`` where a value does not exist).
+Both validate their arguments the same way and raise :class:`~distlaw.errors.InputError`
+(bad arguments), :class:`~distlaw.errors.FitFileError` (a fit that cannot plan) or
+:class:`~distlaw.errors.InfeasibleError` (a teacher that cannot exist), each naming the argument
+the way the CLI spells it (``--teacher-loss`` for ``teacher_loss``), as the whole library does, so
+the messages are the same from Python and from the command line.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+from .errors import FitFileError, InfeasibleError, InputError
+
+PLAN_SCENARIOS = ("supervised", "best-case", "teacher-inference", "teacher-pretraining", "pretraining-inference")
+
+
+def load_planning_laws(source: str = "paper", arch=None, where: str = "fit"):
+    """:class:`~distlaw.planning.PlanningLaws` from ``paper`` or a distillation FIT.json.
+
+    A distillation fit carries the supervised law it was fitted with (``supervised``), so one
+    file gives both laws. ``where`` names the argument, flag or sweep key ``source`` came from,
+    for the error message.
+    """
+    from .compute import Architecture
+    from .fitfile import load_fit
+    from .laws import LAWS
+    from .planning import PlanningLaws
+
+    record = load_fit(source, law="distillation")
+    if record["law"] != "distillation":
+        raise FitFileError(f"{where} {source}: planning needs a distillation fit (it carries its supervised law), "
+                           f"not a {record['law']} fit")
+    return PlanningLaws(LAWS["supervised"].from_natural(record["supervised"]),
+                        LAWS["distillation"].from_natural(record["params"]), arch or Architecture())
+
+
+def plan_records(
+    student_params: float | Sequence[float],
+    budgets: float | Sequence[float],
+    *,
+    fit: str = "paper",
+    scenarios: str | Sequence[str] = "all",
+    arch=None,
+    students: float = 1.0,
+    logit_cost: float = 1.0,
+    teacher_loss: float | None = None,
+    teacher_params: float | None = None,
+    teacher_tokens: float | None = None,
+) -> list[dict]:
+    """Compute-optimal allocations for every (student size, budget) pair, as JSON-ready rows.
+
+    Args:
+      student_params: student non-embedding parameter count(s) N_S.
+      budgets: total FLOP budget(s) C.
+      fit: ``paper`` (Table 6 of Busbridge et al.) or a distillation FIT.json.
+      scenarios: ``all`` or names from ``supervised``, ``best-case``, ``teacher-inference``,
+        ``teacher-pretraining``, ``pretraining-inference`` (the paper's four, plus training the
+        student alone).
+      arch: :class:`~distlaw.compute.Architecture` pricing FLOPs (default: the paper's Eq. 69).
+      students: students sharing one teacher's pretraining (k; its cost is split k ways).
+      logit_cost: share of the teacher's forward pass paid per distillation token (0 to 1).
+      teacher_loss, teacher_params, teacher_tokens: an existing teacher (its pretraining is
+        sunk; its logits cost ``logit_cost`` forward passes of ``teacher_params``). Give its
+        loss, or its size and tokens (the loss then comes from the supervised law).
+    Returns:
+      rows as described in :func:`distlaw.planning.plan_table`, plus ``existing-teacher`` rows
+      when a teacher is given.
+    """
+    from .compute import SCENARIOS, with_logit_cost, with_students
+    from .laws import require_x64
+    from .planning import plan_table
+
+    require_x64()
+    student_params = _positive_values(student_params, "student_params")
+    budgets = _positive_values(budgets, "budget")
+    names = _scenario_names(scenarios)
+    if not 0 <= logit_cost <= 1:
+        raise InputError(f"--logit-cost must be in [0, 1], got {logit_cost}")
+    if not students >= 1:
+        raise InputError(f"--students must be >= 1, got {students}")
+    laws = load_planning_laws(fit, arch)
+    chosen = [None if n == "supervised" else with_logit_cost(with_students(SCENARIOS[n], students), logit_cost)
+              for n in names]
+    rows = plan_table(laws, student_params, budgets, chosen) if chosen else []
+    if any(v is not None for v in (teacher_loss, teacher_params, teacher_tokens)):
+        rows += _existing_teacher_rows(laws, student_params, budgets, teacher_loss, teacher_params, teacher_tokens,
+                                       logit_cost)
+    return rows
+
+
+def plan(student_params, budgets, **kwargs):
+    """:func:`plan_records` as a pandas DataFrame (missing values as NaN, one row per plan)."""
+    import pandas as pd
+
+    return pd.DataFrame(plan_records(student_params, budgets, **kwargs))
+
+
+def _positive_values(values, name: str) -> list[float]:
+    values = [values] if isinstance(values, numbers.Real) else list(values)
+    if not values:
+        raise InputError(f"--{name.replace('_', '-')}: give at least one value")
+    for value in values:
+        if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
+            raise InputError(f"--{name.replace('_', '-')}: {value!r} is not a positive, finite number")
+    return [float(v) for v in values]
+
+
+def _scenario_names(scenarios) -> list[str]:
+    if isinstance(scenarios, str):
+        scenarios = list(PLAN_SCENARIOS) if scenarios == "all" else [scenarios]
+    unknown = [s for s in scenarios if s not in PLAN_SCENARIOS]
+    if unknown:
+        raise InputError(f"unknown scenario {unknown[0]!r}; choose from all, {', '.join(PLAN_SCENARIOS)}")
+    return list(scenarios)
+
+
+def _existing_teacher_rows(laws, students, budgets, teacher_loss, teacher_params, teacher_tokens,
+                           logit_cost) -> list[dict]:
+    """Rows for a teacher that already exists: its pretraining is sunk, its logits cost F(N_T)."""
+    import numpy as np
+
+    from .compute import forward_flops
+    from .laws import supervised_log_loss
+    from .planning import _finite_or_none, existing_teacher, supervised_loss_at_size
+
+    if teacher_loss is None and (teacher_params is None or teacher_tokens is None):
+        raise InputError("an existing teacher needs --teacher-loss, or --teacher-params and --teacher-tokens")
+    if logit_cost > 0 and teacher_params is None:
+        raise InputError("--teacher-params is needed to price the teacher's logits (or --logit-cost 0)")
+    floor = float(np.exp(laws.supervised.log_e))
+    if teacher_loss is not None and not teacher_loss > floor:
+        raise InfeasibleError(f"--teacher-loss {teacher_loss:g}: a teacher's loss must exceed the supervised law's "
+                              f"irreducible loss E = {floor:.4g} (nats per token)")
+    if teacher_loss is None:
+        teacher_loss = float(np.exp(supervised_log_loss(laws.supervised, np.log(teacher_params),
+                                                        np.log(teacher_tokens))))
+    rows = []
+    for n_s in students:
+        for c in budgets:
+            d_s, loss, bound = (float(x) for x in existing_teacher(
+                laws, n_s, c, teacher_loss, teacher_params or 1.0, logit_cost))
+            sup = float(supervised_loss_at_size(laws, n_s, c)[1])
+            student_flops = 3 * float(forward_flops(n_s, laws.arch)) * d_s
+            logits_flops = logit_cost * float(forward_flops(teacher_params or 1.0, laws.arch)) * d_s
+            student_share = student_flops / (student_flops + logits_flops)
+            rows.append({"student_params": n_s, "budget": c, "scenario": "existing-teacher",
+                         "student_tokens": d_s, "teacher_params": teacher_params,
+                         "teacher_tokens": teacher_tokens, "teacher_loss": teacher_loss,
+                         "student_loss": loss, "supervised_loss": sup,
+                         "on_bound": ["student_tokens"] if bound else [], "feasible": True,
+                         "flops_split": {"student": student_share, "logits": 1 - student_share, "pretraining": 0.0}})
+    return [_finite_or_none(row) for row in rows]
