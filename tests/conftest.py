@@ -20,8 +20,8 @@ FULL = os.environ.get("DISTLAW_FULL") == "1"
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real run tables not found at {SHARED_DATA}")
+    # The tables ship with the package: a missing folder is a broken install, not a reason to skip.
+    assert SHARED_DATA.is_dir(), f"real run tables not found at {SHARED_DATA}"
     return SHARED_DATA
 
 # The CLI's persistent compilation cache would outlive the test run; tests compile fresh.
