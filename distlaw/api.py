@@ -17,6 +17,7 @@ file, column, row or option; the CLI turns it into one line and exit code 2.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -33,7 +34,10 @@ class ScalingLaw:
 
     Attributes:
       law: ``chinchilla``, ``supervised`` or ``distillation``.
-      huber_delta: Huber delta on log residuals (the paper's 1e-4; Hoffmann et al. 1e-3).
+      huber_delta: Huber delta on the residuals (the paper's 1e-4; Hoffmann et al. 1e-3;
+        ``math.inf``: plain least squares).
+      residuals: ``"log"`` (log Lhat - log L, the paper's) or ``"linear"`` (Lhat - L, what
+        ``scipy.optimize.curve_fit`` on the loss minimizes, as Gadre et al. fitted).
       starts: ``None`` (distlaw's design), ``"paper"``, a count, or a CSV of starts.
       seed: seed of the start design and of the bootstrap.
       fixed: ``{name: value}`` held constant (natural form).
@@ -46,6 +50,7 @@ class ScalingLaw:
 
     law: str
     huber_delta: float = 1e-4
+    residuals: str = "log"
     starts: str | int | None = None
     seed: int = 0
     fixed: Mapping[str, float] | None = None
@@ -124,7 +129,8 @@ class ScalingLaw:
         group_keys, parts = _groups(train, group_by, table.sources)
         problems = fitting.stack_data([fitting.fit_data(spec, part, supervised=sup_params)
                                        for part in [train, *parts]])
-        constraint_kwargs = {"fixed": self.fixed, "ties": self.ties, "bounds": box.bounds}
+        constraint_kwargs = {"fixed": self.fixed, "ties": self.ties, "bounds": box.bounds,
+                             "residuals": self.residuals}
         t0 = time.perf_counter()
         fits = fitting.fit_many(spec, problems, start_points, delta=self.huber_delta, progress=progress("fit"),
                                 **constraint_kwargs)
@@ -187,7 +193,9 @@ class ScalingLaw:
             "law": fit.law,
             "params": fit.natural,
             "objective": fit.objective,
-            "huber_delta": self.huber_delta,
+            # JSON has no infinity: plain least squares is recorded as null.
+            "huber_delta": self.huber_delta if math.isfinite(self.huber_delta) else None,
+            "residuals": self.residuals,
             "n_runs": fit.n_runs,
             "n_starts": fit.n_starts,
             "converged_fraction": fit.converged_fraction,

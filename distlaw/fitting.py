@@ -5,7 +5,9 @@ Objective (Appendix F of the paper; Hoffmann et al. 2022):
     J(theta) = sum_i w_i Huber_delta(log Lhat(theta; x_i) - log L_i)
 
 with Huber_delta(r) = r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) otherwise. A sum, not a
-mean, as the paper wrote it. The weights w_i are 1 for a plain fit, resample counts for a
+mean, as the paper wrote it. ``residuals="linear"`` uses Lhat - L instead (the residuals of
+``scipy.optimize.curve_fit`` on the loss, as Gadre et al. fitted), and ``delta=math.inf`` makes
+the Huber loss plain least squares. The weights w_i are 1 for a plain fit, resample counts for a
 bootstrap replicate, and 0 for the padding that makes groups of different sizes one batch.
 
 Constraints. Every coefficient lives in a box (``LawSpec.bounds``, overridable); coefficients
@@ -38,6 +40,7 @@ from .laws import LAWS, LawSpec, require_x64, supervised_log_loss
 from .starts import DEFAULT_STARTS, design_starts
 
 DEFAULT_HUBER_DELTA = 1e-4  # the paper's; Hoffmann et al. and Epoch used 1e-3
+RESIDUALS = ("log", "linear")  # log Lhat - log L (the paper's), or Lhat - L
 CONVERGED_RTOL = 1e-6  # a start "reached the best optimum" within this relative objective
 _ON_BOUND_RTOL = 1e-7  # a coefficient this close to a bound (relative, optimizer space) sits on it
 
@@ -69,6 +72,7 @@ class HuberObjective(NamedTuple):
     delta: float
     source: tuple = ()
     fixed_values: tuple = ()
+    linear: bool = False  # residuals Lhat - L (nats) instead of log Lhat - log L
 
     def expand(self, z):
         """Free coordinates z -> the law's full optimizer-space vector theta."""
@@ -79,9 +83,12 @@ class HuberObjective(NamedTuple):
         return jnp.stack(fields)
 
     def residuals(self, z, data: FitData):
-        """log Lhat - log L for every run (padding included, at weight 0)."""
+        """log Lhat - log L (or Lhat - L) for every run (padding included, at weight 0)."""
         spec = LAWS[self.law]
-        return spec.log_loss(spec.params_type(*self.expand(z)), *data.log_inputs) - data.log_obs
+        log_fit = spec.log_loss(spec.params_type(*self.expand(z)), *data.log_inputs)
+        if self.linear:
+            return jnp.exp(log_fit) - jnp.exp(data.log_obs)
+        return log_fit - data.log_obs
 
     def __call__(self, z, data: FitData):
         residual = jnp.where(data.weights > 0, self.residuals(z, data), 0.0)  # weight 0: absent
@@ -120,8 +127,12 @@ class Constraints:
         names = self.spec.natural_names
         return [names[self.source.index(k)] for k in range(self.n_free)]
 
-    def objective(self, delta: float) -> HuberObjective:
-        return HuberObjective(self.spec.name, float(delta), self.source, self.fixed_values)
+    def objective(self, delta: float, residuals: str = "log") -> HuberObjective:
+        if residuals not in RESIDUALS:
+            raise InputError(f"--residuals {residuals!r}: choose one of {', '.join(RESIDUALS)}")
+        if not delta > 0:
+            raise InputError(f"--huber-delta must be > 0 (inf for least squares), got {delta}")
+        return HuberObjective(self.spec.name, float(delta), self.source, self.fixed_values, residuals == "linear")
 
     def reduce(self, theta: np.ndarray) -> np.ndarray:
         """Full optimizer-space rows [S, P] -> free coordinates [S, K] (a tied pair takes its first field's value)."""
@@ -310,6 +321,7 @@ def fit_many(
     starts: np.ndarray | Sequence[np.ndarray],
     *,
     delta: float = DEFAULT_HUBER_DELTA,
+    residuals: str = "log",
     fixed: Mapping[str, float] | None = None,
     ties: Mapping[str, str] | None = None,
     bounds: Mapping[str, tuple] | None = None,
@@ -330,7 +342,7 @@ def fit_many(
         starts = [starts] * n_problems
     reduced = [box.reduce(s) for s in starts]
     start_problem = np.concatenate([np.full(len(s), q) for q, s in enumerate(reduced)])
-    objective = box.objective(delta)
+    objective = box.objective(delta, residuals)
     config = config or default_config(len(start_problem) // max(n_problems, 1), box.n_free)
     result = solver.minimize_starts(objective, np.concatenate(reduced), start_problem, problems,
                                     box.lower, box.upper, config, progress)
@@ -526,6 +538,7 @@ def bootstrap_many(
     ci: float = 0.9,
     extra_starts: int = 2,
     delta: float = DEFAULT_HUBER_DELTA,
+    residuals: str = "log",
     fixed: Mapping[str, float] | None = None,
     ties: Mapping[str, str] | None = None,
     bounds: Mapping[str, tuple] | None = None,
@@ -565,8 +578,8 @@ def bootstrap_many(
     replicates = FitData(tuple(replicate(x) for x in problems.log_inputs), replicate(problems.log_obs),
                          np.concatenate(weights))
     config = config or solver.SolverConfig(screen_iterations=6, keep=0.3, min_keep=2)
-    fits = fit_many(spec, replicates, starts, delta=delta, fixed=fixed, ties=ties, bounds=bounds,
-                    progress=progress, config=config, identify=False)
+    fits = fit_many(spec, replicates, starts, delta=delta, residuals=residuals, fixed=fixed, ties=ties,
+                    bounds=bounds, progress=progress, config=config, identify=False)
     out = []
     for q in range(n_problems):
         chunk = fits[q * n_resamples: (q + 1) * n_resamples]

@@ -58,6 +58,19 @@ class SupervisedParams(NamedTuple):
     gamma: jnp.ndarray
 
 
+class DataConstrainedParams(NamedTuple):
+    """Muennighoff et al. (2023), the Chinchilla form on effective parameters and data, with the
+    decay constants R_D* and R_N* of repeated data (natural logs of E, A, B, R_D*, R_N*)."""
+
+    log_e: jnp.ndarray
+    log_a: jnp.ndarray
+    log_b: jnp.ndarray
+    alpha: jnp.ndarray
+    beta: jnp.ndarray
+    log_R_D: jnp.ndarray
+    log_R_N: jnp.ndarray
+
+
 class DistillationParams(NamedTuple):
     """Eq. 8 / Eq. 46: the primed constants A', B', alpha', beta', gamma' and c0, c1, f1, d1."""
 
@@ -126,6 +139,36 @@ def distillation_log_loss(p: DistillationParams, log_n_s, log_d_s, log_l_t, log_
     # (1 + x^(1/f1))^(-c1 f1) with x = L_T / (Ltilde_S d1), in logs: -c1 f1 softplus(log x / f1).
     gap = -p.c1 * p.f1 * softplus((log_l_t - log_l_sup - p.log_d1) / p.f1)
     return _log_sum_exp(log_l_t, -p.c0 * log_l_t + gap + p.gamma * reducible)
+
+
+def data_constrained_log_loss(p: DataConstrainedParams, log_n, log_d, log_u):
+    """log L for Muennighoff et al.'s data-constrained law (their Eqs. 5-7, as in their code):
+
+        L = E + A / N'^alpha + B / D'^beta,
+        D' = U_D (1 + R_D* (1 - exp(-R_D / R_D*))),   R_D = D / U_D - 1  (repetitions of the data),
+        N' = U_N (1 + R_N* (1 - exp(-R_N / R_N*))),   R_N = max(N / U_N - 1, 0),
+        U_N = min(N, (U_D G)^(beta/alpha) G),         G = (alpha A / (beta B))^(1/(alpha+beta)),
+
+    with U_D = min(U, D) the unique tokens seen (their code uses U; the same wherever D >= U, as in
+    their runs). Excess parameters beyond what U_D unique tokens can use (the compute-optimal
+    size for them, U_N) count with diminishing value, like repeated tokens. Computed in logs:
+    log D' = log U_D + log1p(R_D* (-expm1(-R_D / R_D*))).
+
+    Args:
+      p: coefficients (log E, log A, log B, log R_D*, log R_N*; alpha, beta > 0).
+      log_n, log_d, log_u: natural logs of parameters N, total training tokens D, unique tokens U.
+    Returns:
+      natural log of the loss (nats per token).
+    """
+    log_ud = jnp.minimum(log_u, log_d)
+    log_g = (jnp.log(p.alpha) + p.log_a - jnp.log(p.beta) - p.log_b) / (p.alpha + p.beta)
+    log_un = jnp.minimum(log_n, (p.beta / p.alpha) * (log_ud + log_g) + log_g)
+    repeats_d = jnp.expm1(log_d - log_ud)  # D/U_D - 1 >= 0
+    repeats_n = jnp.expm1(log_n - log_un)  # N/U_N - 1 >= 0
+    r_d, r_n = jnp.exp(p.log_R_D), jnp.exp(p.log_R_N)
+    log_d_eff = log_ud + jnp.log1p(-r_d * jnp.expm1(-repeats_d / r_d))
+    log_n_eff = log_un + jnp.log1p(-r_n * jnp.expm1(-repeats_n / r_n))
+    return _log_sum_exp(p.log_e, p.log_a - p.alpha * log_n_eff, p.log_b - p.beta * log_d_eff)
 
 
 # Natural form <-> optimizer form: scale constants are optimized as logs (Appendix F).
@@ -210,6 +253,13 @@ PAPER_DISTILLATION = {
 HOFFMANN_CHINCHILLA = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 EPOCH_CHINCHILLA = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
 
+# Muennighoff et al. (2023): the base coefficients fitted to Chinchilla's C4 isoFLOP points
+# (alpha tied to beta), R_D* and R_N* fitted on their 182 runs (distlaw/data/SOURCES.md).
+MUENNIGHOFF_DATA_CONSTRAINED = {
+    "E": 1.8691436784054858, "A": 520.8249516599187, "B": 1487.716093782861,
+    "alpha": 0.3526596, "beta": 0.3526596, "R_D": 15.387756, "R_N": 5.309743,
+}  # fmt: skip
+
 _SCALE_GRID = (0.0, 5.0, 10.0, 15.0, 20.0)
 
 # Default boxes, natural form, ``None`` for an open side. Physical meaning first: exponents
@@ -229,6 +279,10 @@ DEFAULT_BOUNDS = {
                    "gamma": _EXPONENT},
     "distillation": {"A": _SCALE, "B": _SCALE, "alpha": _EXPONENT, "beta": _EXPONENT, "gamma": _EXPONENT,
                      "c0": (0.0, 20.0), "c1": (0.0, 1e4), "f1": (1e-3, 10.0), "d1": (1e-3, 1e3)},
+    # alpha and beta enter as log alpha, log beta and beta/alpha (through G), so they stay off 0;
+    # R_D*, R_N* (published 15.4, 5.3): repetitions worth between 0.01 and 1e4 fresh ones.
+    "data_constrained": {"E": _SCALE, "A": _SCALE, "B": _SCALE, "alpha": (1e-3, 5.0), "beta": (1e-3, 5.0),
+                         "R_D": (1e-2, 1e4), "R_N": (1e-2, 1e4)},
 }
 
 LAWS: dict[str, LawSpec] = {
@@ -287,6 +341,26 @@ LAWS: dict[str, LawSpec] = {
             "log_d1": (-1.0, -0.5, 0.0, 0.5, 1.0),
         },
         bounds=DEFAULT_BOUNDS["distillation"],
+    ),
+    "data_constrained": LawSpec(
+        name="data_constrained",
+        params_type=DataConstrainedParams,
+        log_loss=data_constrained_log_loss,
+        input_columns=("params", "tokens", "unique_tokens"),
+        target_column="loss",
+        presets={"muennighoff": MUENNIGHOFF_DATA_CONSTRAINED},
+        # Hoffmann et al.'s grid for the base coefficients (exponents from 0.1: G needs
+        # alpha, beta > 0) times 3 x 3 decay constants: 40,500 starts.
+        paper_starts={
+            "log_e": (-1.0, -0.5, 0.0, 0.5, 1.0),
+            "log_a": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
+            "log_b": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
+            "alpha": (0.1, 0.5, 1.0, 1.5, 2.0),
+            "beta": (0.1, 0.5, 1.0, 1.5, 2.0),
+            "log_R_D": (0.0, 2.0, 4.0),
+            "log_R_N": (0.0, 2.0, 4.0),
+        },
+        bounds=DEFAULT_BOUNDS["data_constrained"],
     ),
 }
 

@@ -7,6 +7,7 @@ renames a file's own names to these), in these units:
 * ``tokens``: training tokens D, a raw count.
 * ``loss``: validation cross-entropy L in nats per token.
 * ``flops``: training compute C in FLOPs; with ``params`` it gives ``tokens = C / (6 N)``.
+* ``unique_tokens``: distinct tokens U in the training data (the ``data_constrained`` law), a raw count.
 
 Distillation tables use ``student_params``, ``student_tokens``, ``teacher_loss`` and
 ``student_loss``, optionally ``teacher_params`` and ``teacher_tokens``, in the same units.

@@ -148,7 +148,7 @@ def huber_pieces(objective, z, data):
     value = jnp.sum(w * clipped * (magnitude - 0.5 * clipped))  # huber(), select-free (see there)
     grad = jacobian.T @ (w * jnp.clip(residual, -delta, delta))
     inlier = w * (magnitude <= delta)
-    omega = w * clipped / jnp.maximum(magnitude, 1e-300)  # = w min(1, delta / |r|)
+    omega = w * jnp.minimum(1.0, delta / jnp.maximum(magnitude, 1e-300))
     return value, grad, (jacobian * inlier[:, None]).T @ jacobian, jnp.sum(omega[:, None] * jacobian**2, axis=0)
 
 

@@ -98,4 +98,4 @@ def resolve_starts(spec: LawSpec, how: str | int | None, seed: int = 0) -> np.nd
 
 # Default design sizes: enough that, after screening, the best basin is found on every table
 # in the test suite and benchmarks, and small enough for seconds on 2 CPU cores.
-DEFAULT_STARTS = {"chinchilla": 512, "supervised": 768, "distillation": 2048}
+DEFAULT_STARTS = {"chinchilla": 512, "supervised": 768, "distillation": 2048, "data_constrained": 1024}
