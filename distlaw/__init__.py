@@ -5,6 +5,7 @@ Public API (see the README):
     from distlaw import ScalingLaw, FitReport          # the fit job: fit, bootstrap, holdout, save
     from distlaw import plan, plan_records             # compute-optimal allocations (DataFrame, JSON rows)
     from distlaw import build_atlas, Atlas             # atlases: build from a sweep, read a finished one
+    from distlaw import isoflop                        # compute-optimal exponents from isoFLOP minima
     from distlaw import LAWS, get_law, fit, fit_many, fit_data, bootstrap, predict_loss   # the pieces
 
 The names are imported on first use (PEP 562), so ``import distlaw`` and ``distlaw --help`` do
@@ -27,12 +28,13 @@ _EXPORTS = {
     "ScalingLaw": "api", "FitReport": "api",
     "plan": "plans", "plan_records": "plans",
     "Atlas": "atlases", "build_atlas": "atlases",
+    "isoflop": "isoflop",
 }  # fmt: skip
 
 __all__ = [
     "LAWS", "Atlas", "BootstrapResult", "FitData", "FitReport", "FitResult", "LawSpec", "ScalingLaw", "SolverConfig",
     "__version__", "bootstrap", "bootstrap_many", "build_atlas", "constraints", "fit", "fit_data", "fit_many",
-    "get_law", "plan", "plan_records", "predict_loss", "stack_data",
+    "get_law", "isoflop", "plan", "plan_records", "predict_loss", "stack_data",
 ]  # fmt: skip
 
 

@@ -255,6 +255,36 @@ def _print_plan(rows: list[dict], budgets: list[float]) -> None:
               f"{','.join(row['on_bound']) or '-'}")
 
 
+def cmd_isoflop(args) -> int:
+    from .isoflop import isoflop
+
+    result = isoflop(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
+                     bootstrap=args.bootstrap, seed=args.seed, ci=args.ci)
+    record = result.record
+    for note in record["notes"]:
+        print(f"note: {note}")
+    print(f"isoFLOP minima (Chinchilla's Approach 2): {record['n_runs']} runs, {record['n_budgets']} budgets, "
+          f"{record['n_budgets_interior']} with an interior minimum")
+    print(f"  {'budget C':>10} {'sizes':>5}  {'N sampled':<19} {'N*':>10} {'D*':>10} {'L*':>8}  minimum")
+    for row in record["minima"]:
+        where = f"interior ({row['method']})" if row["interior"] else "at an end of N sampled: not fitted"
+        sampled = f"{row['smallest_params']:.3g}-{row['largest_params']:.3g}"
+        print(f"  {row['budget']:>10.4g} {row['n_points']:>5}  {sampled:<19} {row['compute_optimal_params']:>10.4g} "
+              f"{row['compute_optimal_tokens']:>10.4g} {row['compute_optimal_loss']:>8.4f}  {where}")
+    intervals = any(e["interval"] for e in record["exponents"].values())
+    ci = f"   {record['ci']:.0%} interval, {record['bootstrap']} budget resamples" if intervals else ""
+    print(f"  {'exponent':<16}{'value':>9}{ci}")
+    for name, label in (("a", "N* ~ C^a"), ("b", "D* ~ C^b"), ("c", "L* ~ C^c")):
+        e = record["exponents"][name]
+        interval = f"   [{e['interval'][0]:.4f}, {e['interval'][1]:.4f}]" if e["interval"] else ""
+        r2 = f"   R^2 {e['r2']:.4f}" if e["r2"] is not None else ""
+        print(f"  {name}  {label:<12}{e['value']:>9.4f}{interval}{r2}")
+    if args.output:
+        result.save(args.output)
+        print(f"wrote {args.output}")
+    return 0
+
+
 def cmd_atlas(args) -> int:
     configure_jax()
     from .atlases import atlas_sizes, build_atlas, join_processes
@@ -340,6 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
                                "at 0.01 its weak-to-strong extrapolation is no longer pinned down)")
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(func=cmd_generate)
+
+    isoflop = sub.add_parser("isoflop", help="compute-optimal exponents from isoFLOP minima (Chinchilla's "
+                                             "Approach 2, Akima argmin as in Porian et al.)")
+    table_options(isoflop)
+    isoflop.add_argument("--bootstrap", type=int, default=1000, metavar="B",
+                         help="resamples of the budgets for the intervals (default 1000; 0 for none)")
+    isoflop.add_argument("--seed", type=int, default=0, help="seed of the budget resampling")
+    isoflop.add_argument("--ci", type=float, default=0.9, help="interval coverage (default 0.9)")
+    isoflop.add_argument("-o", "--output", metavar="OUT.json", help="write the minima and exponents as JSON")
+    isoflop.set_defaults(func=cmd_isoflop)
 
     plan = sub.add_parser("plan", help="compute-optimal allocation: distill or train, how big a teacher, "
                                        "how many tokens")
