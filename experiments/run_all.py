@@ -3,12 +3,14 @@
     python experiments/run_all.py [--quick] [--out DIR]
 
 Each experiment is its own script (run in its own process, so one failure does not hide the
-others); each writes OUT/NAME.md and its figures. The README puts the reports together, each
-result beside the published one, with the command that reproduces it.
+others); each writes OUT/NAME.md, OUT/NAME.json (the same comparisons, one object per row) and its
+figures. The README puts the reports together, each result beside the published one, with the
+command that reproduces it, and counts the verdicts of every script at the top.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -25,8 +27,20 @@ INTRO = """# Experiments: distlaw beside the literature
 Every number below is computed by the scripts in this folder from distlaw's public API; the
 published value stands beside it, with the difference and a verdict. `python
 experiments/run_all.py` reruns all of them (under 30 minutes on 2 CPU cores) and rewrites this
-file; `--quick` runs small versions (the test suite does, in CI). Figures are in `results/`.
+file; `--quick` runs small versions (the test suite does, in CI). Figures are in `results/`; each
+script's rows are also in `results/NAME.json` (quantity, published, distlaw, tolerance, reproduced:
+true, false, or null where there is no published target).
 """
+
+
+def verdict_counts(path: Path) -> str:
+    """How many rows of OUT/NAME.json are reproduced, not reproduced, or have no verdict."""
+    if not path.exists():
+        return "no results"
+    verdicts = [row["reproduced"] for row in json.loads(path.read_text())]
+    counts = [(verdicts.count(True), "reproduced"), (verdicts.count(False), "**not reproduced**"),
+              (verdicts.count(None), "without a published target")]
+    return ", ".join(f"{count} {label}" for count, label in counts if count) or "no rows"
 
 
 def main() -> None:
@@ -38,7 +52,8 @@ def main() -> None:
         start = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - start
-        summary.append(f"| `{name}.py` | {'ok' if result.returncode == 0 else 'FAILED'} | {seconds:.0f} s |")
+        summary.append(f"| `{name}.py` | {'ok' if result.returncode == 0 else 'FAILED'} | {seconds:.0f} s | "
+                       f"{verdict_counts(out / f'{name}.json') if result.returncode == 0 else ''} |")
         report = out / f"{name}.md"
         if result.returncode == 0 and report.exists():
             text = report.read_text()
@@ -50,7 +65,7 @@ def main() -> None:
         else:
             sections.append(f"## {name}\n\nFailed:\n\n```\n{result.stderr[-3000:]}\n```\n")
         print(f"{name}: {'ok' if result.returncode == 0 else 'FAILED'} in {seconds:.0f}s", flush=True)
-    readme = "\n".join([INTRO, "| script | status | time |", "|---|---|---|", *summary, "", *sections])
+    readme = "\n".join([INTRO, "| script | status | time | rows |", "|---|---|---|---|", *summary, "", *sections])
     target = HERE / "README.md" if not args.quick else out / "README.md"
     target.write_text(readme)
     print(f"wrote {target}")
