@@ -28,7 +28,7 @@ _EXPORTS = {
     "ScalingLaw": "api", "FitReport": "api",
     "plan": "plans", "plan_records": "plans",
     "Atlas": "atlases", "build_atlas": "atlases",
-    "isoflop": "isoflop",
+    "isoflop": "isoflops",
 }  # fmt: skip
 
 __all__ = [

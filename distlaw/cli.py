@@ -68,7 +68,7 @@ def cmd_fit(args) -> int:
     from .laws import get_law
 
     spec = get_law(args.law)
-    law = ScalingLaw(args.law, huber_delta=args.huber_delta, starts=args.starts, seed=args.seed,
+    law = ScalingLaw(args.law, huber_delta=args.huber_delta, residuals=args.residuals, starts=args.starts, seed=args.seed,
                      fixed=_parse_fixed(args.fix), ties=_parse_assignments(args.tie, "--tie"),
                      bounds=_parse_bounds(args.bounds), supervised=args.supervised)
     report = law.fit(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
@@ -95,7 +95,9 @@ def cmd_fit(args) -> int:
 def _print_summary(spec, record, elapsed) -> None:
     print(f"law: {spec.name}   runs: {record['n_runs']}   starts: {record['n_starts']}   "
           f"fit time: {elapsed:.2f}s")
-    print(f"objective (summed Huber, delta={record['huber_delta']:g}): {record['objective']:.10g}")
+    space = "log residuals" if record.get("residuals", "log") == "log" else "residuals in nats"
+    how = "least squares" if record["huber_delta"] is None else f"summed Huber, delta={record['huber_delta']:g}"
+    print(f"objective ({how} of {space}): {record['objective']:.10g}")
     print(f"starts reaching the best optimum: {record['converged_fraction']:.1%}")
     intervals = record.get("intervals", {})
     header = f"  {'coefficient':<12}{'value':>14}"
@@ -256,7 +258,7 @@ def _print_plan(rows: list[dict], budgets: list[float]) -> None:
 
 
 def cmd_isoflop(args) -> int:
-    from .isoflop import isoflop
+    from .isoflops import isoflop
 
     result = isoflop(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
                      bootstrap=args.bootstrap, seed=args.seed, ci=args.ci)
@@ -335,9 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit a law to run tables")
     table_options(fit)
-    fit.add_argument("--law", required=True, choices=["chinchilla", "supervised", "distillation"])
+    fit.add_argument("--law", required=True, choices=["chinchilla", "supervised", "distillation", "data_constrained"])
     fit.add_argument("-o", "--output", required=True, metavar="FIT.json")
-    fit.add_argument("--huber-delta", type=float, default=1e-4, help="Huber delta on log residuals (paper: 1e-4)")
+    fit.add_argument("--huber-delta", type=float, default=1e-4,
+                     help="Huber delta on the residuals (paper: 1e-4; inf: least squares)")
+    fit.add_argument("--residuals", choices=["log", "linear"], default="log",
+                     help="log Lhat - log L (default, the paper's) or Lhat - L (curve_fit on the loss)")
     fit.add_argument("--starts", help="'paper' (the paper's grid), N (distlaw's design of N), or a CSV of starts")
     fit.add_argument("--seed", type=int, default=0, help="seed of the start design and the bootstrap")
     fit.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a coefficient fixed")

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-import types
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -352,16 +350,3 @@ def _json_value(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-class _CallableModule(types.ModuleType):
-    """``distlaw.isoflop`` names both this module and its function :func:`isoflop` (exported lazily
-    by the package). Importing the module (``from distlaw.isoflop import ...``, the CLI) binds the
-    package attribute to the module, which would make ``distlaw.isoflop(runs)`` and
-    ``from distlaw import isoflop`` fail depending on import order; calling the module calls the function."""
-
-    def __call__(self, *args, **kwargs) -> IsoflopResult:
-        return isoflop(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
