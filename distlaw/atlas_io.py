@@ -162,11 +162,15 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     rows_per_partition = int(np.prod([len(axes[n]) for n in names[1:]]))
     sharding = mesh_sharding(jax.local_devices())
     n_devices = len(jax.local_devices()) if sharding is not None else 1
+    # The files' row ranges follow from the sweep and the fit alone (chunk_rows, and the
+    # replicate count with quantiles: both in the folder's content hash), never from the devices
+    # or processes, so a run resumed on another machine writes exactly the missing rows.
     chunk = min(sweep.chunk_rows, rows_per_partition)
     if sweep.quantiles:
         chunk = min(chunk, max(1024, (1 << 26) // len(samples)))
         samples = jnp.asarray(samples)
-    chunk = math.ceil(chunk / n_devices) * n_devices  # rows split evenly over the devices
+    # The devices split a chunk evenly: compute a few rows past its end (dropped when written).
+    compute_rows = math.ceil(chunk / n_devices) * n_devices
     schema = loss_schema(teacher_sizes, metadata, sweep.quantiles)
     root = sweep.output / "loss"
     index, count = process
@@ -191,11 +195,12 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
         for k, c in tasks:
             path = path_of(k, c)
             if path.exists():  # resumed: this chunk was written by an earlier run
-                entries.append(_entry(sweep.output, path, rows_in(c), _sha256(path)))
-                bar.advance(rows_in(c))
+                rows = _existing_part_rows(path, rows_in(c), metadata["content_hash"])
+                entries.append(_entry(sweep.output, path, rows, _sha256(path)))
+                bar.advance(rows)
                 continue
-            result = loss_chunk(laws, float(axes["student_params"][k]), inner, c * chunk, samples, size=chunk,
-                                sharding=sharding, quantiles=sweep.quantiles)  # dispatched asynchronously
+            result = loss_chunk(laws, float(axes["student_params"][k]), inner, c * chunk, samples,
+                                size=compute_rows, sharding=sharding, quantiles=sweep.quantiles)  # asynchronous
             if pending is not None:
                 entries.append(_finish(sweep.output, pending, bar))
             host = {name: np.asarray(result[name]) for name in schema.names}
@@ -203,6 +208,28 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
         if pending is not None:
             entries.append(_finish(sweep.output, pending, bar))
     return sorted(entries, key=lambda e: e["path"])
+
+
+def _existing_part_rows(path: Path, expected_rows: int, content_hash: str) -> int:
+    """Rows of a part file an earlier run wrote, after checking it is this sweep's and whole.
+
+    Files are written atomically, so a part that cannot be read, holds another sweep's rows or
+    a different row count was damaged or put there from outside: refused (with what to do),
+    never merged into this atlas.
+    """
+    try:
+        meta = pq.read_metadata(path)
+        origin = json.loads(meta.metadata[b"distlaw"])["content_hash"]
+    except Exception as err:  # noqa: BLE001 (any unreadable file is the same user-facing problem)
+        raise AtlasError(f"{path}: a damaged part file ({type(err).__name__}: {err}); delete it and rerun "
+                         "to recompute it") from None
+    if origin != content_hash:
+        raise AtlasError(f"{path}: a part file of a different sweep or law; delete the folder or choose "
+                         "another --output")
+    if meta.num_rows != expected_rows:
+        raise AtlasError(f"{path}: holds {meta.num_rows} rows where this sweep puts {expected_rows}; "
+                         "delete it and rerun to recompute it")
+    return meta.num_rows
 
 
 def _finish(root, pending, bar) -> dict:
@@ -279,34 +306,44 @@ def write_contours(sweep: Sweep, metadata: dict, levels_step: float = 0.05) -> l
     return entries
 
 
-def prepare_folder(sweep: Sweep, metadata: dict, sole_writer: bool = True) -> None:
+def prepare_folder(sweep: Sweep, metadata: dict, process: tuple[int, int] = (0, 1)) -> None:
     """Claim the output folder for this sweep, or refuse one that holds a different sweep.
 
     A sole writer also removes temporary files left by a run killed mid-write (readers skip
     them anyway: hidden names); with several processes one of them could be another's live file.
     """
     sweep.output.mkdir(parents=True, exist_ok=True)
-    if sole_writer:
-        for stray in sweep.output.rglob(".part-*.tmp"):
-            stray.unlink()
     marker = sweep.output / ".distlaw-sweep.json"
     if marker.exists():
         held = json.loads(marker.read_text())
         if held.get("content_hash") != metadata["content_hash"]:
             raise AtlasError(f"{sweep.output}: holds an atlas of a different sweep or law "
                              "(remove it or choose another --output)")
-        return
-    _write_json(marker, {"content_hash": metadata["content_hash"], "sweep": str(sweep.path)})
+    else:
+        _write_json(marker, {"content_hash": metadata["content_hash"], "sweep": str(sweep.path)})
+    if process[1] == 1:
+        for stray in sweep.output.rglob(".part-*.tmp"):
+            stray.unlink()
+
+
+def _manifest_name(index: int, count: int) -> str:
+    return "manifest.json" if count == 1 else f"manifest.process-{index}-of-{count}.json"
 
 
 def write_manifest(sweep: Sweep, metadata: dict, tables: dict, process: tuple[int, int] = (0, 1)) -> Path:
+    """Write this process's manifest: every file with the rows it actually holds and its sha256."""
     manifest = {**metadata, "tables": {
         name: {"rows": sum(e["rows"] for e in entries), "files": entries,
                "partitioning": ["student_size_index"] if name in ("loss", "uncertainty") else ["scenario"]}
         for name, entries in tables.items()}}
-    index, count = process
-    path = sweep.output / ("manifest.json" if count == 1 else f"manifest.process-{index}-of-{count}.json")
+    path = sweep.output / _manifest_name(*process)
     _write_json(path, manifest)
+    # Manifests of an earlier run split over another number of processes describe an older
+    # layout of the same files; once this one is written, a reader must not pick them up.
+    count = process[1]
+    for old in sweep.output.glob("manifest.process-*-of-*.json"):
+        if count == 1 or not old.name.endswith(f"-of-{count}.json"):
+            old.unlink(missing_ok=True)
     return path
 
 

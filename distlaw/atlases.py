@@ -104,7 +104,7 @@ def build_atlas(
     metadata = atlas_metadata(sweep, {"law": "distillation", "params": record["params"],
                                       "supervised": record["supervised"], "source": sweep.law,
                                       "bootstrap_resamples": None if samples is None else len(samples)})
-    prepare_folder(sweep, metadata, sole_writer=process[1] == 1)
+    prepare_folder(sweep, metadata, process)
     start = time.perf_counter()
     tables, notes = {}, []
     if sweep.loss_axes is not None:

@@ -270,3 +270,52 @@ def test_jax_distributed_processes_write_their_own_files(sweep_file, tmp_path):
         for table in manifest["tables"].values():
             split.update({e["path"]: e["sha256"] for e in table["files"]})
     assert split == _file_hashes(tmp_path / "whole")
+
+
+def test_resume_with_another_device_count_writes_exactly_the_missing_rows(sweep_file, tmp_path):
+    """Written on 3 devices (chunk_rows 1024 does not divide by 3), one part deleted, resumed on 1:
+    the files equal an uninterrupted 1-device run's, and the manifest counts the rows in them."""
+    _run_atlas(sweep_file, tmp_path / "one", devices=1)
+    _run_atlas(sweep_file, tmp_path / "three", devices=3)
+    assert _file_hashes(tmp_path / "three") == _file_hashes(tmp_path / "one")
+    (tmp_path / "three" / "loss" / "student_size_index=1" / "part-00002.parquet").unlink()
+    assert main(["atlas", str(sweep_file), "-o", str(tmp_path / "three")]) == 0
+    assert _file_hashes(tmp_path / "three") == _file_hashes(tmp_path / "one")
+    manifest = json.loads((tmp_path / "three" / "manifest.json").read_text())
+    loss = pd.read_parquet(tmp_path / "three" / "loss")
+    assert manifest["tables"]["loss"]["rows"] == len(loss) == 3 * 40 * 9 * 10
+    assert not loss.duplicated(["student_params", "student_tokens", "teacher_params", "teacher_tokens"]).any()
+
+
+def test_resume_with_another_process_count(sweep_file, tmp_path):
+    """Two processes split the work, one part is lost, one process finishes it: one manifest
+    (the two-process ones are gone), and it lists every file with its rows."""
+    from distlaw import Atlas
+
+    out = tmp_path / "atlas"
+    for index in (0, 1):
+        assert main(["atlas", str(sweep_file), "-o", str(out), "--process-index", str(index),
+                     "--process-count", "2"]) == 0
+    assert Atlas(out).rows("loss") == 3 * 40 * 9 * 10  # the reader merges the two manifests
+    (out / "loss" / "student_size_index=0" / "part-00001.parquet").unlink()
+    assert main(["atlas", str(sweep_file), "-o", str(out)]) == 0
+    assert not list(out.glob("manifest.process-*"))
+    atlas = Atlas(out)
+    assert atlas.rows("loss") == len(atlas.to_pandas("loss")) == 3 * 40 * 9 * 10
+    assert sum(e["rows"] for e in atlas.manifest["tables"]["loss"]["files"]) == atlas.rows("loss")
+
+
+def test_a_truncated_part_is_refused_and_nothing_else_changes(sweep_file, tmp_path, capsys):
+    out = tmp_path / "atlas"
+    assert main(["atlas", str(sweep_file), "-o", str(out)]) == 0
+    manifest = (out / "manifest.json").read_bytes()
+    part = out / "loss" / "student_size_index=2" / "part-00003.parquet"
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    capsys.readouterr()
+    assert main(["atlas", str(sweep_file), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "part-00003.parquet: a damaged part file" in err and err.count("\n") == 1
+    assert (out / "manifest.json").read_bytes() == manifest
+    part.unlink()  # as the message says: delete it and rerun
+    assert main(["atlas", str(sweep_file), "-o", str(out)]) == 0
+    assert len(pd.read_parquet(out / "loss")) == 3 * 40 * 9 * 10
