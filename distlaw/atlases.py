@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from .errors import AtlasError, FitFileError, InputError
+from .errors import AtlasError, FitFileError, InputError, SweepError
 
 
 def join_processes(index: int = 0, count: int = 1, distributed: bool = False,
@@ -100,6 +100,7 @@ def build_atlas(
     sweep = _as_sweep(sweep, output)
     record = load_fit(sweep.law, law="distillation")
     laws = load_planning_laws(sweep.law, where=f"{sweep.path}: key 'law' =")
+    _check_teacher_losses(sweep, laws)
     samples = bootstrap_samples(record, sweep.law) if sweep.quantiles else None
     metadata = atlas_metadata(sweep, {"law": "distillation", "params": record["params"],
                                       "supervised": record["supervised"], "source": sweep.law,
@@ -116,6 +117,19 @@ def build_atlas(
             notes.append("no iso-loss contours: they need at least 2 student sizes and 2 budgets in [plan]")
     manifest = write_manifest(sweep, metadata, tables, process)
     return Atlas(sweep.output, manifest_path=manifest, notes=tuple(notes), seconds=time.perf_counter() - start)
+
+
+def _check_teacher_losses(sweep, laws) -> None:
+    """A teacher's loss must exceed the supervised law's irreducible E: no model reaches E."""
+    import math
+
+    if sweep.loss_axes is None or "teacher_loss" not in sweep.loss_axes:
+        return
+    floor = math.exp(float(laws.supervised.log_e))
+    lowest = float(min(sweep.loss_axes["teacher_loss"]))
+    if not lowest > floor:
+        raise SweepError(f"{sweep.path}: key 'loss.teacher_loss': {lowest:g} is at or below the supervised law's "
+                         f"irreducible loss E = {floor:.4g}; no teacher reaches it")
 
 
 def _as_sweep(sweep, output=None):

@@ -254,7 +254,9 @@ def _print_plan(rows: list[dict], budgets: list[float]) -> None:
               f"{'-' if row['teacher_loss'] is None else format(row['teacher_loss'], '.4f'):>7} "
               f"{row['student_loss']:>7.4f} {row['supervised_loss']:>7.4f} "
               f"{row['student_loss'] - row['supervised_loss']:>+8.4f}  {split_text:<28} "
-              f"{','.join(row['on_bound']) or '-'}")
+              f"{','.join(row['on_bound']) or '-'}"
+              + ("  (no model within 1e30 FLOPs reaches this L_T: a bound, not a plan)"
+                 if row.get("teacher_reachable") is False else ""))
 
 
 def cmd_isoflop(args) -> int:

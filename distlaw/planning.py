@@ -293,14 +293,26 @@ def _budget_for_loss(loss_at_log_budget, target, lo=None, hi=None, iterations=60
     return jnp.where(reachable, jnp.exp(b), jnp.inf)
 
 
+def lowest_reachable_loss(laws: PlanningLaws) -> float:
+    """The lowest loss a supervised model within 1e30 FLOPs (N, D in [1e6, 1e17]) reaches."""
+    return float(supervised_optimum(laws, 1e30).loss)
+
+
 @jax.jit
 def cheapest_teacher(laws: PlanningLaws, teacher_loss) -> SupervisedOptimum:
-    """The supervised model of least compute 3 F(N) D reaching ``teacher_loss`` (compute-optimal)."""
+    """The supervised model of least compute 3 F(N) D reaching ``teacher_loss`` (compute-optimal).
+
+    Searched up to 1e30 FLOPs; where no model within that reaches the loss, ``on_bound`` is set
+    and the model returned (the compute-optimal one at 1e30 FLOPs) does not reach it.
+    """
     teacher_loss = jnp.asarray(teacher_loss, dtype=jnp.float64)
 
     def one(target):
         budget = _budget_for_loss(lambda log_c: _supervised_optimum_one(laws, log_c).loss, target)
-        return _supervised_optimum_one(laws, jnp.log(jnp.minimum(budget, 1e30)))
+        best = _supervised_optimum_one(laws, jnp.log(jnp.minimum(budget, 1e30)))
+        # No model within 1e30 FLOPs reaches the target: the model found is the best at 1e30,
+        # not a teacher with that loss; say so through on_bound (the budget is on its bound).
+        return best._replace(on_bound=best.on_bound | ~jnp.isfinite(budget))
 
     flat = jax.lax.map(one, teacher_loss.ravel(), batch_size=256)
     return jax.tree.map(lambda a: a.reshape(teacher_loss.shape), flat)
@@ -412,7 +424,11 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
     student_tokens, teacher_params, teacher_tokens, teacher_loss, student_loss,
     supervised_loss, on_bound`` (names of variables on a bound), ``feasible`` (false where the
     budget cannot train the student on 1e6 tokens: losses are then null, or for supervised the
-    loss at 1e6 tokens) and ``flops_split`` (shares of the budget: student, logits, pretraining). In the best case the teacher is free; its
+    loss at 1e6 tokens; a budget beyond what 1e17 tokens use is feasible, with
+    ``student_tokens`` on its bound), ``teacher_reachable`` (best case: whether any supervised
+    model within 1e30 FLOPs reaches L_T*; when not, the teacher is null, ``teacher_loss`` is on
+    the bound list and the row is not feasible) and ``flops_split`` (shares of the budget:
+    student, logits, pretraining). In the best case the teacher is free; its
     ``teacher_params``/``teacher_tokens`` are the cheapest supervised model reaching L_T*.
     """
     require_x64()  # at trace time: jit caches per precision
@@ -422,6 +438,7 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
                                              indexing="ij"))
     sup_tokens, sup_loss, sup_bound = (np.asarray(a) for a in supervised_loss_at_size(laws, n_s, c))
     best_sup = SupervisedOptimum(*(np.asarray(a) for a in supervised_optimum(laws, c)))
+    lowest_loss = lowest_reachable_loss(laws)
     per_scenario = []
     for scenario in scenarios:
         if scenario is None:
@@ -442,10 +459,13 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
                    "compute_optimal_tokens": float(best_sup.tokens[i]),
                    "compute_optimal_loss": float(best_sup.loss[i])}
             if solved is None:
+                # On the lower token bound the budget cannot train the student at all; on the upper
+                # one it is more than 1e17 tokens can use (a surplus): feasible, tokens on a bound.
+                too_small = bool(sup_bound[i]) and sup_tokens[i] <= 1e6 * (1 + 1e-9)
                 row.update(scenario="supervised", student_tokens=float(sup_tokens[i]), teacher_params=None,
                            teacher_tokens=None, teacher_loss=None, student_loss=float(sup_loss[i]),
-                           supervised_loss=float(sup_loss[i]),
-                           on_bound=["student_tokens"] if sup_bound[i] else [], feasible=not sup_bound[i],
+                           supervised_loss=float(sup_loss[i]), teacher_reachable=None,
+                           on_bound=["student_tokens"] if sup_bound[i] else [], feasible=not too_small,
                            flops_split={"student": 1.0, "logits": 0.0, "pretraining": 0.0})
                 rows.append(row)
                 continue
@@ -454,22 +474,30 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
                 # Even a 1e6-parameter teacher leaves the student fewer than 1e6 tokens.
                 row.update(scenario=scenario.name, student_tokens=None, teacher_params=None, teacher_tokens=None,
                            teacher_loss=None, student_loss=None, supervised_loss=float(sup_loss[i]),
-                           on_bound=["student_tokens"], feasible=False, flops_split=None)
+                           teacher_reachable=None, on_bound=["student_tokens"], feasible=False, flops_split=None)
                 rows.append(row)
                 continue
             bound = [name for name, flag in (("student_tokens", alloc.student_tokens_on_bound[i]),
                                              ("teacher_params", alloc.teacher_params_on_bound[i]),
                                              ("teacher_tokens", alloc.teacher_tokens_on_bound[i])) if flag]
             n_t, d_t = alloc.teacher_params[i], alloc.teacher_tokens[i]
+            reachable = True
             if teacher is not None:
                 n_t, d_t = teacher.params[i], teacher.tokens[i]
                 bound = [b for b in bound if b == "student_tokens"] + (
                     ["teacher_params", "teacher_tokens"] if teacher.on_bound[i] else [])
+                # The best case's free teacher must still exist: a loss no supervised model within
+                # 1e30 FLOPs reaches makes the plan a bound, not a plan (no teacher to name).
+                reachable = bool(alloc.teacher_loss[i] >= lowest_loss * (1 - 1e-12))
+                if not reachable:
+                    n_t = d_t = math.nan
+                    bound.append("teacher_loss")
             total = alloc.student_flops[i] + alloc.logits_flops[i] + alloc.pretraining_flops[i]
             row.update(scenario=scenario.name, student_tokens=float(alloc.student_tokens[i]),
                        teacher_params=float(n_t), teacher_tokens=float(d_t),
                        teacher_loss=float(alloc.teacher_loss[i]), student_loss=float(alloc.student_loss[i]),
-                       supervised_loss=float(sup_loss[i]), on_bound=bound, feasible=True,
+                       supervised_loss=float(sup_loss[i]), teacher_reachable=reachable, on_bound=bound,
+                       feasible=reachable,
                        flops_split={"student": float(alloc.student_flops[i] / total),
                                     "logits": float(alloc.logits_flops[i] / total),
                                     "pretraining": float(alloc.pretraining_flops[i] / total)})

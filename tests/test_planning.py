@@ -263,3 +263,44 @@ def test_plan_cli_reports_the_supervised_compute_optimum(capsys):
         assert row["compute_optimal_params"] == pytest.approx(n_star, rel=5e-3)
         assert row["compute_optimal_tokens"] / row["compute_optimal_params"] == pytest.approx(ratio, abs=0.06)
         assert row["compute_optimal_loss"] == pytest.approx(loss, abs=5e-5)
+
+
+def test_an_unreachable_cheapest_teacher_is_never_reported():
+    """A 1e12-parameter student at 1e28 FLOPs wants a best-case teacher loss no supervised model
+    within 1e30 FLOPs reaches: the row says so (no teacher, not feasible), instead of naming the
+    best model at 1e30 FLOPs as if it reached that loss."""
+    import distlaw
+
+    row = distlaw.plan_records(1e12, 1e28, scenarios="best-case")[0]
+    floor = float(planning.supervised_optimum(LAWS_PAPER, 1e30).loss)
+    assert row["teacher_loss"] < floor  # the oracle: the wanted loss is below anything reachable
+    assert row["teacher_reachable"] is False and row["feasible"] is False
+    assert row["teacher_params"] is None and row["teacher_tokens"] is None
+    assert "teacher_loss" in row["on_bound"]
+    reachable = distlaw.plan_records(1e9, 1e21, scenarios="best-case")[0]
+    assert reachable["teacher_reachable"] is True and reachable["teacher_params"] > 0
+
+
+def test_a_surplus_budget_is_feasible_with_tokens_on_their_bound():
+    """1e30 FLOPs for a 1e6-parameter student is more than 1e17 tokens can use: a surplus, not
+    an infeasible plan; a budget too small for 1e6 tokens stays infeasible."""
+    import distlaw
+
+    surplus = distlaw.plan_records(1e6, 1e30, scenarios="supervised")[0]
+    assert surplus["feasible"] is True and surplus["on_bound"] == ["student_tokens"]
+    assert surplus["student_tokens"] == pytest.approx(1e17, rel=1e-9)
+    tiny = distlaw.plan_records(1e9, 1e12, scenarios="supervised")[0]
+    assert tiny["feasible"] is False and tiny["on_bound"] == ["student_tokens"]
+
+
+def test_teacher_loss_at_or_below_e_is_refused(tmp_path, capsys):
+    e = PAPER_SUPERVISED["E"]
+    assert main(["plan", "--student-params", "1e9", "--budget", "1e21", "--teacher-loss", str(e),
+                 "--teacher-params", "1e9"]) == 2
+    assert "irreducible loss E = 1.22" in capsys.readouterr().err
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(f'law = "paper"\noutput = "o"\n[loss]\nstudent_params = {{values = [1e9]}}\n'
+                     f'student_tokens = {{values = [1e10]}}\nteacher_loss = {{values = [{e}, 2.0]}}\n')
+    assert main(["atlas", str(sweep)]) == 2
+    err = capsys.readouterr().err
+    assert "key 'loss.teacher_loss'" in err and "irreducible loss E" in err and not (tmp_path / "o").exists()
