@@ -26,7 +26,7 @@ INTRO = """# Experiments: distlaw beside the literature
 
 Every number below is computed by the scripts in this folder from distlaw's public API; the
 published value stands beside it, with the difference and a verdict. `python
-experiments/run_all.py` reruns all of them (under 30 minutes on 2 CPU cores) and rewrites this
+experiments/run_all.py` reruns all of them (about 2 minutes on 2 CPU cores) and rewrites this
 file; `--quick` runs small versions (the test suite does, in CI). Figures are in `results/`; each
 script's rows are also in `results/NAME.json` (quantity, published, distlaw, tolerance, reproduced:
 true, false, or null where there is no published target).
