@@ -246,6 +246,7 @@ def _entry(root: Path, path: Path, rows: int, digest: str) -> dict:
 def write_plan_atlas(sweep: Sweep, laws, metadata: dict) -> list[dict]:
     """Solve and write the plan atlas: one partition per scenario (one file each)."""
     from .compute import SCENARIOS as NAMED
+    from .compute import with_logit_cost, with_students
     from .planning import plan_table
 
     schema = plan_schema(metadata)
@@ -256,7 +257,8 @@ def write_plan_atlas(sweep: Sweep, laws, metadata: dict) -> list[dict]:
             rows = pq.read_metadata(path).num_rows
             entries.append(_entry(sweep.output, path, rows, _sha256(path)))
             continue
-        scenario = None if name == "supervised" else NAMED[name]
+        scenario = None if name == "supervised" else with_logit_cost(with_students(NAMED[name], sweep.students),
+                                                                         sweep.logit_cost)
         rows = plan_table(laws, sweep.plan_axes["student_params"], sweep.plan_axes["budget"], [scenario])
         columns = {f.name: [row.get(f.name) for row in rows] for f in schema}
         table = pa.Table.from_pydict(columns, schema=schema)

@@ -99,7 +99,7 @@ def build_atlas(
     require_x64()
     sweep = _as_sweep(sweep, output)
     record = load_fit(sweep.law, law="distillation")
-    laws = load_planning_laws(sweep.law, where=f"{sweep.path}: key 'law' =")
+    laws = load_planning_laws(sweep.law, sweep.architecture(), where=f"{sweep.path}: key 'law' =")
     _check_teacher_losses(sweep, laws)
     samples = bootstrap_samples(record, sweep.law) if sweep.quantiles else None
     metadata = atlas_metadata(sweep, {"law": "distillation", "params": record["params"],

@@ -18,9 +18,19 @@ A sweep names the law source, the output folder, the chunk size, and one table p
     student_params = {min = 143e6, max = 7.75e9, count = 16}
     budget = {min = 1e18, max = 1e25, count = 64}
     scenarios = ["supervised", "best-case", "teacher-inference", "teacher-pretraining", "pretraining-inference"]
+    # students = 4                 # students sharing one teacher's pretraining (delta_pre / k; default 1)
+    # logit_cost = 0.5             # share of a teacher forward pass paid per token for logits (default 1)
+
+    [compute]                      # the model F(N) prices (default: the paper's Eq. 69); both atlases use it
+    six_nd = false                 # true: F(N) = 2N, the 6ND rule
+    n_ctx = 4096                   # context length
+    n_vocab = 32768                # vocabulary size
+    aspect_ratio = 128             # d_model / n_layers
 
 Axes are log-spaced, ends included (``values = [...]`` lists them explicitly instead). Every
-error names the file and the key.
+error names the file and the key. Everything in the file (the compute model, students, logit
+cost included) is part of the definition that the atlas's files record and its content hash
+covers, so a folder written under one compute model is never resumed under another.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from pathlib import Path
 
@@ -39,7 +50,14 @@ LOSS_AXES_TEACHER_SIZE = ("student_params", "student_tokens", "teacher_params", 
 LOSS_AXES_TEACHER_LOSS = ("student_params", "student_tokens", "teacher_loss")
 PLAN_AXES = ("student_params", "budget")
 SCENARIO_NAMES = ("supervised", "best-case", "teacher-inference", "teacher-pretraining", "pretraining-inference")
-_TOP_KEYS = {"law", "output", "chunk_rows", "loss", "plan"}
+_TOP_KEYS = {"law", "output", "chunk_rows", "loss", "plan", "compute"}
+# [compute] key -> (distlaw.compute.Architecture field, type check, what the message asks for)
+_COMPUTE_KEYS = {
+    "six_nd": ("six_nd", lambda v: isinstance(v, bool), "true or false"),
+    "n_ctx": ("n_ctx", lambda v: _positive_number(v), "a positive number"),
+    "n_vocab": ("n_vocab", lambda v: _positive_number(v), "a positive number"),
+    "aspect_ratio": ("rho", lambda v: _positive_number(v), "a positive number"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +71,17 @@ class Sweep:
     loss_axes: dict | None  # name -> values
     plan_axes: dict | None
     scenarios: tuple[str, ...]
-    definition: dict
-    quantiles: tuple[float, ...] = ()  # per-point quantiles of L_S over a fit's bootstrap replicates  # the TOML as parsed, for the files' metadata
+    definition: dict  # the TOML as parsed, for the files' metadata
+    quantiles: tuple[float, ...] = ()  # per-point quantiles of L_S over a fit's bootstrap replicates
+    compute: dict = dataclasses.field(default_factory=dict)  # Architecture fields from [compute]
+    students: float = 1.0  # [plan]: students sharing a teacher's pretraining
+    logit_cost: float = 1.0  # [plan]: share of a teacher forward pass paid per distillation token
+
+    def architecture(self):
+        """The :class:`distlaw.compute.Architecture` of the ``[compute]`` table (the paper's by default)."""
+        from .compute import Architecture
+
+        return Architecture(**self.compute)
 
     @property
     def digest(self) -> str:
@@ -99,9 +126,15 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
                              f"like [0.05, 0.5, 0.95]")
         if quantiles and law == "paper":
             raise SweepError(f"{path}: key 'loss.quantiles' needs 'law' to be a fit made with --bootstrap")
+    students, logit_cost = 1.0, 1.0
     if "plan" in definition:
         table = definition["plan"]
-        _no_extra(path, "plan", table, set(PLAN_AXES) | {"scenarios"})
+        _no_extra(path, "plan", table, set(PLAN_AXES) | {"scenarios", "students", "logit_cost"})
+        students, logit_cost = table.get("students", 1.0), table.get("logit_cost", 1.0)
+        if not (_positive_number(students) and students >= 1):
+            raise SweepError(f"{path}: key 'plan.students' must be a number >= 1, got {students!r}")
+        if not (_positive_number(logit_cost, zero=True) and logit_cost <= 1):
+            raise SweepError(f"{path}: key 'plan.logit_cost' must be a number in [0, 1], got {logit_cost!r}")
         plan_axes = {name: _axis(path, f"plan.{name}", table.get(name)) for name in PLAN_AXES}
         scenarios = table.get("scenarios", SCENARIO_NAMES)
         # One name is one scenario (iterating a string would give its letters).
@@ -111,7 +144,26 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
             raise SweepError(f"{path}: key 'plan.scenarios': unknown scenario {bad[0] if bad else '(none)'!r} "
                              f"(known: {', '.join(SCENARIO_NAMES)})")
     quantiles = tuple(definition.get("loss", {}).get("quantiles", ()))
-    return Sweep(path, law, out, chunk_rows, loss_axes, plan_axes, scenarios, definition, quantiles)
+    compute = _compute(path, definition.get("compute", {}))
+    return Sweep(path, law, out, chunk_rows, loss_axes, plan_axes, scenarios, definition, quantiles, compute,
+                 float(students), float(logit_cost))
+
+
+def _positive_number(value, zero: bool = False) -> bool:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return ok and (value >= 0 if zero else value > 0)
+
+
+def _compute(path, table) -> dict:
+    """The ``[compute]`` table -> Architecture keyword arguments, every key checked."""
+    _no_extra(path, "compute", table, set(_COMPUTE_KEYS))
+    out = {}
+    for key, value in table.items():
+        field, ok, wanted = _COMPUTE_KEYS[key]
+        if not ok(value):
+            raise SweepError(f"{path}: key 'compute.{key}' must be {wanted}, got {value!r}")
+        out[field] = float(value) if field != "six_nd" else value
+    return out
 
 
 def _no_extra(path, section, table, allowed):

@@ -319,3 +319,40 @@ def test_a_truncated_part_is_refused_and_nothing_else_changes(sweep_file, tmp_pa
     part.unlink()  # as the message says: delete it and rerun
     assert main(["atlas", str(sweep_file), "-o", str(out)]) == 0
     assert len(pd.read_parquet(out / "loss")) == 3 * 40 * 9 * 10
+
+
+def test_compute_table_and_plan_options_reach_every_file(tmp_path):
+    """[compute] six_nd prices FLOPs as 6ND in the loss atlas; [plan] students and logit_cost
+    give the plan atlas exactly what `plan` gives for the same options; all of it is in the
+    files' metadata, so another compute model is another atlas (refused in the same folder)."""
+    import distlaw
+    from distlaw.compute import Architecture
+
+    base = ('law = "paper"\noutput = "out"\n[loss]\nstudent_params = {values = [3e8, 1e9]}\n'
+            'student_tokens = {min = 1e9, max = 1e12, count = 4}\nteacher_params = {values = [2e9]}\n'
+            'teacher_tokens = {values = [1e11]}\n[plan]\nstudent_params = {values = [1e9]}\n'
+            'budget = {values = [1e21, 1e22]}\nscenarios = ["teacher-pretraining"]\nstudents = 4\nlogit_cost = 0.5\n')
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(base + "[compute]\nsix_nd = true\n")
+    atlas = distlaw.build_atlas(sweep)
+    loss = atlas.to_pandas("loss")
+    np.testing.assert_allclose(loss.flops_best_case, 6 * loss.student_params * loss.student_tokens, rtol=1e-14)
+    plan = atlas.to_pandas("plan")
+    expected = distlaw.plan_records(1e9, [1e21, 1e22], scenarios="teacher-pretraining", students=4, logit_cost=0.5,
+                                    arch=Architecture(six_nd=True))
+    np.testing.assert_allclose(plan.student_loss, [r["student_loss"] for r in expected], rtol=1e-12)
+    assert json.loads(ds.dataset(atlas.files("plan")[0]).schema.metadata[b"distlaw"])["sweep"]["compute"] == {"six_nd": True}
+    sweep.write_text(base + "[compute]\nsix_nd = false\n")
+    assert main(["atlas", str(sweep)]) == 2  # the folder holds the 6ND atlas
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("[compute]\nsix_nd = 1\n", "compute.six_nd"),
+    ("[compute]\nn_ctx = -4\n", "compute.n_ctx"),
+    ("[compute]\nwidth = 4\n", "compute.width"),
+])
+def test_bad_compute_table_names_the_key(tmp_path, capsys, text, key):
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(SMALL + text)
+    assert main(["atlas", str(sweep)]) == 2
+    assert key in capsys.readouterr().err
