@@ -15,9 +15,11 @@ and written on a background thread, the next is computed.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -57,6 +59,9 @@ DESCRIPTIONS = {
 # Rows per second of a full loss-atlas run on the 2-core development machine (benchmarks/README.md),
 # used by --dry-run for its time estimate.
 NOMINAL_ROWS_PER_SECOND = 8e6
+
+
+WRITER_THREADS = 2  # parallel Parquet writers (see write_loss_atlas; measured in benchmarks/README.md)
 
 
 def field(name: str, type_: pa.DataType | None = None) -> pa.Field:
@@ -190,8 +195,12 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
         table = pa.Table.from_arrays([pa.array(np.asarray(columns[name])[:n]) for name in schema.names], schema=schema)
         return _atomic_write(table, path_of(k, c))
 
-    pending = None  # (k, c, future) of the write in flight
-    with ThreadPoolExecutor(max_workers=1) as writer:
+    # Parquet encoding and zstd release the GIL: several writers encode chunks in parallel while
+    # the device computes the next one. Memory stays bounded: at most ``writers`` chunks wait
+    # on the host, plus the one being computed.
+    writers = max(1, min(WRITER_THREADS, os.cpu_count() or 1))
+    pending = collections.deque()  # (path, rows, future) of the writes in flight, oldest first
+    with ThreadPoolExecutor(max_workers=writers) as pool:
         for k, c in tasks:
             path = path_of(k, c)
             if path.exists():  # resumed: this chunk was written by an earlier run
@@ -201,12 +210,12 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
                 continue
             result = loss_chunk(laws, float(axes["student_params"][k]), inner, c * chunk, samples,
                                 size=compute_rows, sharding=sharding, quantiles=sweep.quantiles)  # asynchronous
-            if pending is not None:
-                entries.append(_finish(sweep.output, pending, bar))
+            while len(pending) >= writers:
+                entries.append(_finish(sweep.output, pending.popleft(), bar))
             host = {name: np.asarray(result[name]) for name in schema.names}
-            pending = (path_of(k, c), rows_in(c), writer.submit(write, k, c, host))
-        if pending is not None:
-            entries.append(_finish(sweep.output, pending, bar))
+            pending.append((path, rows_in(c), pool.submit(write, k, c, host)))
+        while pending:
+            entries.append(_finish(sweep.output, pending.popleft(), bar))
     return sorted(entries, key=lambda e: e["path"])
 
 
