@@ -217,6 +217,13 @@ class Atlas:
                 frame[name] = frame[name].astype(str)
         return frame
 
+    def lookup(self, columns: list[str] | None = None):
+        """The loss table loaded as dense grids, for lookups anywhere inside them
+        (:class:`distlaw.lookup.AtlasLookup`; ``columns`` limits what is loaded)."""
+        from .lookup import AtlasLookup
+
+        return AtlasLookup(self, columns=columns)
+
     def _table(self, table: str) -> dict:
         if table not in self.manifest["tables"]:
             raise AtlasError(f"{self.path}: no {table!r} table (tables: {', '.join(self.tables) or 'none'})")
