@@ -61,7 +61,8 @@ DESCRIPTIONS = {
 NOMINAL_ROWS_PER_SECOND = 8e6
 
 
-WRITER_THREADS = 2  # parallel Parquet writers (see write_loss_atlas; measured in benchmarks/README.md)
+WRITER_THREADS = 2  # parallel Parquet writers on a CPU backend (see write_loss_atlas; benchmarks/README.md)
+ACCELERATOR_WRITER_THREADS = 8  # ... and behind a GPU/TPU, where evaluation leaves the host's cores free
 
 
 def field(name: str, type_: pa.DataType | None = None) -> pa.Field:
@@ -198,7 +199,10 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     # Parquet encoding and zstd release the GIL: several writers encode chunks in parallel while
     # the device computes the next one. Memory stays bounded: at most ``writers`` chunks wait
     # on the host, plus the one being computed.
-    writers = max(1, min(WRITER_THREADS, os.cpu_count() or 1))
+    # On a CPU backend the evaluation competes with the writers for the same cores (2 writers
+    # measured best on 2 cores); on an accelerator the host's cores are all the writers'.
+    limit = WRITER_THREADS if jax.default_backend() == "cpu" else ACCELERATOR_WRITER_THREADS
+    writers = max(1, min(limit, os.cpu_count() or 1))
     pending = collections.deque()  # (path, rows, future) of the writes in flight, oldest first
     with ThreadPoolExecutor(max_workers=writers) as pool:
         for k, c in tasks:
