@@ -38,6 +38,8 @@ class ScalingLaw:
         ``math.inf``: plain least squares).
       residuals: ``"log"`` (log Lhat - log L, the paper's) or ``"linear"`` (Lhat - L, what
         ``scipy.optimize.curve_fit`` on the loss minimizes, as Gadre et al. fitted).
+      max_iterations: iteration limit of a start (default 400); the record's ``stopped_early``
+        says when the best start reached it still descending.
       starts: ``None`` (distlaw's design), ``"paper"``, a count, or a CSV of starts.
       seed: seed of the start design and of the bootstrap.
       fixed: ``{name: value}`` held constant (natural form).
@@ -51,6 +53,7 @@ class ScalingLaw:
     law: str
     huber_delta: float = 1e-4
     residuals: str = "log"
+    max_iterations: int | None = None
     starts: str | int | None = None
     seed: int = 0
     fixed: Mapping[str, float] | None = None
@@ -130,7 +133,7 @@ class ScalingLaw:
         problems = fitting.stack_data([fitting.fit_data(spec, part, supervised=sup_params)
                                        for part in [train, *parts]])
         constraint_kwargs = {"fixed": self.fixed, "ties": self.ties, "bounds": box.bounds,
-                             "residuals": self.residuals}
+                             "residuals": self.residuals, "max_iterations": self.max_iterations}
         t0 = time.perf_counter()
         fits = fitting.fit_many(spec, problems, start_points, delta=self.huber_delta, progress=progress("fit"),
                                 **constraint_kwargs)
@@ -201,6 +204,7 @@ class ScalingLaw:
             "converged_fraction": fit.converged_fraction,
             "status_counts": fit.status_counts,
             "on_bound": list(fit.on_bound),
+            "stopped_early": fit.stopped_early,
             "unidentified": list(fit.unidentified),
             # null: no finite standard error (a direction the data cannot see at all)
             "std_errors": {name: value if np.isfinite(value) else None for name, value in fit.std_errors.items()},

@@ -68,7 +68,8 @@ def cmd_fit(args) -> int:
     from .laws import get_law
 
     spec = get_law(args.law)
-    law = ScalingLaw(args.law, huber_delta=args.huber_delta, residuals=args.residuals, starts=args.starts, seed=args.seed,
+    law = ScalingLaw(args.law, huber_delta=args.huber_delta, residuals=args.residuals,
+                     max_iterations=args.max_iterations, starts=args.starts, seed=args.seed,
                      fixed=_parse_fixed(args.fix), ties=_parse_assignments(args.tie, "--tie"),
                      bounds=_parse_bounds(args.bounds), supervised=args.supervised)
     report = law.fit(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
@@ -118,6 +119,9 @@ def _print_summary(spec, record, elapsed) -> None:
         if name in record["unidentified"]:
             line += "   (not identified by the data)"
         print(line)
+    if record.get("stopped_early"):
+        print("note: the best start stopped at the iteration limit while still descending (a flat valley of the "
+              "objective); the coefficients are where it stopped: rerun with a higher --max-iterations to go on")
     if record["on_bound"]:
         print(f"note: {', '.join(record['on_bound'])} ended on a bound of the box (FIT.json 'bounds'); the data "
               "push past it, so read the value as a limit, not an estimate (widen it with --bounds NAME=LO:HI)")
@@ -369,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", required=True, metavar="FIT.json")
     fit.add_argument("--huber-delta", type=float, default=1e-4,
                      help="Huber delta on the residuals (paper: 1e-4; inf: least squares)")
+    fit.add_argument("--max-iterations", type=int, metavar="N",
+                     help="iteration limit of each start (default 400; FIT.json 'stopped_early' says when it bit)")
     fit.add_argument("--residuals", choices=["log", "linear"], default="log",
                      help="log Lhat - log L (default, the paper's) or Lhat - L (curve_fit on the loss)")
     fit.add_argument("--starts", help="'paper' (the paper's grid), N (distlaw's design of N), or a CSV of starts")

@@ -258,6 +258,9 @@ class FitResult:
         ``{name: value}``, from the Huber sandwich at the optimum; empty when not computed.
       local_optima: distinct optima found (optimizer space), best first; bootstrap warm starts.
       failed: every start failed (non-finite objective); then params are NaN.
+      stopped_early: the best start ended at the iteration limit, still descending: the optimum
+        reported is where it stopped (``SolverConfig.max_iterations``; ``max_iterations=`` of
+        :class:`distlaw.ScalingLaw`, ``--max-iterations`` on the command line, raise it).
     """
 
     law: str
@@ -273,6 +276,7 @@ class FitResult:
     std_errors: dict = dataclasses.field(default_factory=dict)
     local_optima: np.ndarray | None = None
     failed: bool = False
+    stopped_early: bool = False
 
 
 def fit_data(spec: LawSpec, columns: Mapping[str, np.ndarray], supervised=None, weights=None) -> FitData:
@@ -328,6 +332,7 @@ def fit_many(
     config: solver.SolverConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
     identify: bool = True,
+    max_iterations: int | None = None,
 ) -> list[FitResult]:
     """Fit every problem of a stacked :class:`FitData` in one batched call.
 
@@ -344,6 +349,10 @@ def fit_many(
     start_problem = np.concatenate([np.full(len(s), q) for q, s in enumerate(reduced)])
     objective = box.objective(delta, residuals)
     config = config or default_config(len(start_problem) // max(n_problems, 1), box.n_free)
+    if max_iterations is not None:
+        if max_iterations < 1:
+            raise InputError(f"--max-iterations must be >= 1, got {max_iterations}")
+        config = config._replace(max_iterations=int(max_iterations))
     result = solver.minimize_starts(objective, np.concatenate(reduced), start_problem, problems,
                                     box.lower, box.upper, config, progress)
     fits = []
@@ -425,6 +434,7 @@ def _summarize(box: Constraints, objective, result, members, data, identify) -> 
         unidentified=unidentified,
         std_errors=std_errors,
         local_optima=box.expand(_distinct_optima(result.params[members], values)),
+        stopped_early=bool(result.status[members[best_local]] == solver.MAX_STEPS),
     )
 
 
@@ -544,6 +554,7 @@ def bootstrap_many(
     bounds: Mapping[str, tuple] | None = None,
     progress: Callable[[int, int], None] | None = None,
     config: solver.SolverConfig | None = None,
+    max_iterations: int | None = None,
 ) -> list[BootstrapResult]:
     """Percentile intervals for every problem of a stack, all replicates fitted in one batch.
 
@@ -579,7 +590,7 @@ def bootstrap_many(
                          np.concatenate(weights))
     config = config or solver.SolverConfig(screen_iterations=6, keep=0.3, min_keep=2)
     fits = fit_many(spec, replicates, starts, delta=delta, residuals=residuals, fixed=fixed, ties=ties,
-                    bounds=bounds, progress=progress, config=config, identify=False)
+                    bounds=bounds, progress=progress, config=config, identify=False, max_iterations=max_iterations)
     out = []
     for q in range(n_problems):
         chunk = fits[q * n_resamples: (q + 1) * n_resamples]

@@ -1,5 +1,7 @@
 """Fits recover known laws, never lose to SciPy on the same objective, and batch correctly."""
 
+import json
+
 import numpy as np
 import pytest
 from conftest import FULL
@@ -337,3 +339,23 @@ def test_bootstrap_intervals_cover_the_truth_about_as_often_as_they_claim():
     for name, truth in EPOCH_CHINCHILLA.items():
         covered = np.mean([r.intervals[name][0] <= truth <= r.intervals[name][1] for r in results])
         assert 0.75 <= covered <= 0.99, (name, covered)
+
+
+def test_a_best_start_stopped_by_the_iteration_limit_says_so(tmp_path, capsys):
+    """From a far start, 3 iterations cannot reach the optimum: the fit must say it stopped
+    early (and the CLI print it); with the default limit the same start converges."""
+    from distlaw.cli import main
+
+    frame = chinchilla_table(EPOCH_CHINCHILLA, 80, noise=0.01, seed=21)
+    data = _data(CHIN, frame)
+    far = np.array([[1.5, 2.0, 12.0, 1.5, 0.1]])
+    short = fitting.fit(CHIN, data, far, delta=1e-3, max_iterations=3)
+    full = fitting.fit(CHIN, data, far, delta=1e-3)
+    assert short.stopped_early and not full.stopped_early
+    assert full.objective < short.objective
+    runs = tmp_path / "runs.csv"
+    frame.to_csv(runs, index=False)
+    assert main(["fit", str(runs), "--law", "chinchilla", "--starts", "8", "--max-iterations", "2",
+                 "-o", str(tmp_path / "f.json")]) == 0
+    assert "stopped at the iteration limit" in capsys.readouterr().out
+    assert json.loads((tmp_path / "f.json").read_text())["stopped_early"] is True
