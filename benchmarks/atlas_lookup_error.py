@@ -33,7 +33,7 @@ import distlaw
 from distlaw.atlas import flops_column
 from distlaw.compute import SCENARIOS, Architecture, flops_from_forward, forward_flops
 from distlaw.laws import LAWS, predict_loss
-from distlaw.sweep import _compute  # the sweep file's own [compute] parser
+from distlaw.sweep import parse_compute  # the sweep file's own [compute] parser
 
 METHODS = ("linear", "cubic")
 
@@ -98,7 +98,7 @@ def main() -> None:
         print(f"loaded {table!r} in {time.perf_counter() - start:.2f}s")
     points = random_points(table.axes, args.points, args.seed)
     # The compute model the atlas was priced with: its sweep's [compute] table (the paper's by default).
-    arch = Architecture(**_compute(f"{atlas.path}: the manifest's sweep", atlas.sweep.get("compute", {})))
+    arch = Architecture(**parse_compute(f"{atlas.path}: the manifest's sweep", atlas.sweep.get("compute", {})))
     exact = exact_columns(atlas.law, arch, points)
 
     start = time.perf_counter()

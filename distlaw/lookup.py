@@ -60,14 +60,14 @@ def sweep_loss_axes(definition: dict, source: str) -> dict[str, np.ndarray]:
     ``geomspace`` values the atlas was built from. Raises :class:`AtlasError` if the
     definition has no usable ``[loss]`` section.
     """
-    from .sweep import _axis
+    from .sweep import parse_axis
 
     table = definition.get("loss") if isinstance(definition, dict) else None
     if not isinstance(table, dict):
         raise AtlasError(f"{source}: the manifest's sweep has no [loss] section")
     names = LOSS_AXES_TEACHER_LOSS if "teacher_loss" in table else LOSS_AXES_TEACHER_SIZE
     try:
-        return {name: np.sort(_axis(source, f"loss.{name}", table.get(name))) for name in names}
+        return {name: np.sort(parse_axis(source, f"loss.{name}", table.get(name))) for name in names}
     except SweepError as err:
         raise AtlasError(f"the manifest's sweep: {err}") from None
 

@@ -118,7 +118,7 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
         table = definition["loss"]
         names = LOSS_AXES_TEACHER_LOSS if "teacher_loss" in table else LOSS_AXES_TEACHER_SIZE
         _no_extra(path, "loss", table, set(names) | {"quantiles"})
-        loss_axes = {name: _axis(path, f"loss.{name}", table.get(name)) for name in names}
+        loss_axes = {name: parse_axis(path, f"loss.{name}", table.get(name)) for name in names}
         quantiles = table.get("quantiles", [])
         if (not isinstance(quantiles, list) or len(set(quantiles)) != len(quantiles)
                 or not all(isinstance(q, float) and 0 < q < 1 for q in quantiles)):
@@ -135,7 +135,7 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
             raise SweepError(f"{path}: key 'plan.students' must be a number >= 1, got {students!r}")
         if not (_positive_number(logit_cost, zero=True) and logit_cost <= 1):
             raise SweepError(f"{path}: key 'plan.logit_cost' must be a number in [0, 1], got {logit_cost!r}")
-        plan_axes = {name: _axis(path, f"plan.{name}", table.get(name)) for name in PLAN_AXES}
+        plan_axes = {name: parse_axis(path, f"plan.{name}", table.get(name)) for name in PLAN_AXES}
         scenarios = table.get("scenarios", SCENARIO_NAMES)
         # One name is one scenario (iterating a string would give its letters).
         scenarios = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)
@@ -144,7 +144,7 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
             raise SweepError(f"{path}: key 'plan.scenarios': unknown scenario {bad[0] if bad else '(none)'!r} "
                              f"(known: {', '.join(SCENARIO_NAMES)})")
     quantiles = tuple(definition.get("loss", {}).get("quantiles", ()))
-    compute = _compute(path, definition.get("compute", {}))
+    compute = parse_compute(path, definition.get("compute", {}))
     return Sweep(path, law, out, chunk_rows, loss_axes, plan_axes, scenarios, definition, quantiles, compute,
                  float(students), float(logit_cost))
 
@@ -154,8 +154,10 @@ def _positive_number(value, zero: bool = False) -> bool:
     return ok and (value >= 0 if zero else value > 0)
 
 
-def _compute(path, table) -> dict:
-    """The ``[compute]`` table -> Architecture keyword arguments, every key checked."""
+def parse_compute(path, table) -> dict:
+    """The ``[compute]`` table -> :class:`distlaw.compute.Architecture` keyword arguments, every key
+    checked (``path`` names the source in messages). Public: readers of an atlas rebuild its
+    compute model from the sweep definition its manifest records."""
     _no_extra(path, "compute", table, set(_COMPUTE_KEYS))
     out = {}
     for key, value in table.items():
@@ -174,8 +176,11 @@ def _no_extra(path, section, table, allowed):
         raise SweepError(f"{path}: unknown key '{section}.{extra[0]}' (known: {', '.join(sorted(allowed))})")
 
 
-def _axis(path, key, spec) -> np.ndarray:
-    """``{min, max, count}`` (log-spaced, ends included) or ``{values = [...]}`` -> float64 array."""
+def parse_axis(path, key, spec) -> np.ndarray:
+    """``{min, max, count}`` (log-spaced, ends included) or ``{values = [...]}`` -> float64 array.
+
+    Public: readers of an atlas rebuild its axes from the sweep definition its manifest records.
+    """
     if spec is None:
         raise SweepError(f"{path}: missing key {key!r}")
     if not isinstance(spec, dict):
