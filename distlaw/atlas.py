@@ -94,51 +94,24 @@ def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, samples=None, *, size
     else:
         log_l_t_table = jnp.log(inner_axes[1])
     l_t_table, u_t_table, k_t_table = jnp.exp(log_l_t_table), log_l_t_table / p.f1, -p.c0 * log_l_t_table
-    block = total // shape[0]  # rows per D_S value
-    if sharding is None and not quantiles and size % block == 0 and total % size == 0:
-        # The chunk is whole D_S slices of the grid (as with chunk_rows >= the partition):
-        # broadcast the tables over (D_S slice, teacher axes), no per-row index arithmetic
-        # (2.4x faster, measured); the same values, bit for bit, as the gathers below.
-        first, count = start // block, size // block
-        ndim = len(shape)
-
-        def along(i, values):  # an axis's values, shaped to broadcast along grid dimension i
-            if i == 0:
-                values = jax.lax.dynamic_slice_in_dim(values, first, count)
-            return values.reshape(tuple(-1 if j == i else 1 for j in range(ndim)))
-
-        def by_teacher(table):  # a table over the teacher axes
-            return table[None]
-
-        def finish(x):
-            return jnp.broadcast_to(x, (count, *shape[1:])).ravel()
-    else:
-        row = jnp.minimum(start + jnp.arange(size), total - 1)
-        if sharding is not None:
-            row = jax.lax.with_sharding_constraint(row, sharding)
-        index = jnp.unravel_index(row, shape)
-
-        def along(i, values):
-            return values[index[i]]
-
-        def by_teacher(table):
-            return table[index[1:]]
-
-        def finish(x):
-            return jnp.broadcast_to(x, (size,))
-    d_s = along(0, d_s_axis)
-    l_t = by_teacher(l_t_table)
-    out = {"student_params": finish(jnp.full_like(d_s, n_s)), "student_tokens": finish(d_s)}
+    row = jnp.minimum(start + jnp.arange(size), total - 1)
+    if sharding is not None:
+        row = jax.lax.with_sharding_constraint(row, sharding)
+    index = jnp.unravel_index(row, shape)
+    teacher = (index[1], index[2]) if teacher_sizes else (index[1],)
+    d_s = d_s_axis[index[0]]
+    l_t = l_t_table[teacher]
+    out = {"student_params": jnp.full_like(d_s, n_s), "student_tokens": d_s}
     if teacher_sizes:
-        n_t, d_t = along(1, n_t_axis), along(2, d_t_axis)
-        out.update(teacher_params=finish(n_t), teacher_tokens=finish(d_t))
-    gap = -p.c1 * p.f1 * jax.nn.softplus(by_teacher(u_t_table) - along(0, u_s_axis))
-    out.update(teacher_loss=finish(l_t), supervised_loss=finish(along(0, jnp.exp(log_l_sup_axis))),
-               student_loss=finish(l_t + jnp.exp(by_teacher(k_t_table) + gap + along(0, reducible_axis))))
+        n_t, d_t = n_t_axis[index[1]], d_t_axis[index[2]]
+        out.update(teacher_params=n_t, teacher_tokens=d_t)
+    gap = -p.c1 * p.f1 * jax.nn.softplus(u_t_table[teacher] - u_s_axis[index[0]])
+    out.update(teacher_loss=l_t, supervised_loss=jnp.exp(log_l_sup_axis)[index[0]],
+               student_loss=l_t + jnp.exp(k_t_table[teacher] + gap + reducible_axis[index[0]]))
     if quantiles:
         params_type = type(laws.distillation)
-        log_d_s, log_l_t = along(0, log_d_s_axis), by_teacher(log_l_t_table)
-        log_l_sup = along(0, log_l_sup_axis)
+        log_d_s, log_l_t = log_d_s_axis[index[0]], log_l_t_table[teacher]
+        log_l_sup = log_l_sup_axis[index[0]]
         per_sample = jax.vmap(lambda q: distillation_log_loss(params_type(*q), log_n_s, log_d_s, log_l_t, log_l_sup))(
             samples)
         # Quantiles of L_S itself (interpolating between replicates in loss, not in log loss).
@@ -147,10 +120,9 @@ def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, samples=None, *, size
     f_s = forward_flops(n_s, laws.arch)
     for name, s in SCENARIOS.items():
         if teacher_sizes:
-            out[flops_column(name)] = finish(flops_from_forward(f_s, d_s, along(1, f_t_axis), d_t, s.delta_lgt,
-                                                                s.delta_pre))
+            out[flops_column(name)] = flops_from_forward(f_s, d_s, f_t_axis[index[1]], d_t, s.delta_lgt, s.delta_pre)
         elif name == "best-case":  # without teacher sizes only the free teacher can be costed
-            out[flops_column(name)] = finish(flops_from_forward(f_s, d_s, 0.0, 0.0, 0.0, 0.0))
+            out[flops_column(name)] = flops_from_forward(f_s, d_s, 0.0, 0.0, 0.0, 0.0)
     return out
 
 

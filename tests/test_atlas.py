@@ -356,3 +356,29 @@ def test_bad_compute_table_names_the_key(tmp_path, capsys, text, key):
     sweep.write_text(SMALL + text)
     assert main(["atlas", str(sweep)]) == 2
     assert key in capsys.readouterr().err
+
+
+def test_the_chunk_layout_does_not_change_a_bit(tmp_path):
+    """Chunks of 1,024 rows (cutting across D_S slices) and chunks of one whole partition must
+    write the same rows, bit for bit, in agreement with the NumPy evaluation: an atlas's bytes
+    may not depend on how it was chunked (a program that broadcast whole D_S slices instead of
+    gathering by row was 2x faster but fused the FLOPs columns' multiply-adds differently, last
+    bit off in 20% of the rows; benchmarks/README.md)."""
+    from distlaw import build_atlas
+    from distlaw.atlas import numpy_loss_rows
+    from distlaw.plans import load_planning_laws
+
+    sorted_rows = ["student_params", "student_tokens", "teacher_params", "teacher_tokens"]
+    frames = {}
+    for rows in (1024, 3600):  # 3600 = one whole partition (40 x 9 x 10)
+        sweep = tmp_path / f"s{rows}.toml"
+        sweep.write_text(SMALL.replace("chunk_rows = 1024", f"chunk_rows = {rows}").replace("[plan]", "[ignored]")
+                         .split("[ignored]")[0])
+        frames[rows] = build_atlas(sweep, output=tmp_path / f"a{rows}").to_pandas("loss").sort_values(sorted_rows)
+    gathered, broadcast = (frames[r].drop(columns="student_size_index").reset_index(drop=True) for r in (1024, 3600))
+    pd.testing.assert_frame_equal(gathered, broadcast, check_exact=True)
+    sweep_axes = load_sweep(tmp_path / "s3600.toml").loss_axes
+    laws = load_planning_laws("paper")
+    oracle = numpy_loss_rows(laws, float(sweep_axes["student_params"][0]), [sweep_axes[n] for n in sorted_rows[1:]])
+    first = broadcast[broadcast.student_params == sweep_axes["student_params"][0]]
+    np.testing.assert_allclose(first.student_loss.to_numpy(), oracle["student_loss"], rtol=1e-13)
