@@ -100,10 +100,9 @@ class ScalingLaw:
         spec = get_law(self.law)
         from .progress import progress_callback
 
-        show = progress
+        def bar(label):
+            return progress_callback(label, "starts", progress)
 
-        def progress(label):
-            return progress_callback(label, "starts", show)
         box = fitting.constraints(spec, self.fixed, self.ties, self.bounds)  # validate before any work
         supervised, supervised_fit = self._supervised_law(spec)
         sup_params = LAWS["supervised"].from_natural(supervised) if supervised is not None else None
@@ -135,7 +134,7 @@ class ScalingLaw:
         constraint_kwargs = {"fixed": self.fixed, "ties": self.ties, "bounds": box.bounds,
                              "residuals": self.residuals, "max_iterations": self.max_iterations}
         t0 = time.perf_counter()
-        fits = fitting.fit_many(spec, problems, start_points, delta=self.huber_delta, progress=progress("fit"),
+        fits = fitting.fit_many(spec, problems, start_points, delta=self.huber_delta, progress=bar("fit"),
                                 **constraint_kwargs)
         elapsed = time.perf_counter() - t0
         best = fits[0]
@@ -158,7 +157,7 @@ class ScalingLaw:
             t1 = time.perf_counter()
             # The pooled fit and every group's, all replicates in one batched call.
             per_problem = fitting.bootstrap_many(spec, problems, fits, bootstrap, seed=self.seed, ci=ci,
-                                                 delta=self.huber_delta, progress=progress("bootstrap"),
+                                                 delta=self.huber_delta, progress=bar("bootstrap"),
                                                  **constraint_kwargs)
             pooled = per_problem[0]
             record.update(intervals=pooled.intervals, ci=ci, bootstrap=bootstrap, bootstrap_failed=pooled.n_failed,

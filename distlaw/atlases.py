@@ -121,15 +121,11 @@ def build_atlas(
 
 def _check_teacher_losses(sweep, laws) -> None:
     """A teacher's loss must exceed the supervised law's irreducible E: no model reaches E."""
-    import math
+    from .plans import require_reachable_teacher_loss
 
-    if sweep.loss_axes is None or "teacher_loss" not in sweep.loss_axes:
-        return
-    floor = math.exp(float(laws.supervised.log_e))
-    lowest = float(min(sweep.loss_axes["teacher_loss"]))
-    if not lowest > floor:
-        raise SweepError(f"{sweep.path}: key 'loss.teacher_loss': {lowest:g} is at or below the supervised law's "
-                         f"irreducible loss E = {floor:.4g}; no teacher reaches it")
+    if sweep.loss_axes is not None and "teacher_loss" in sweep.loss_axes:
+        require_reachable_teacher_loss(laws, float(min(sweep.loss_axes["teacher_loss"])),
+                                       f"{sweep.path}: key 'loss.teacher_loss' =", error=SweepError)
 
 
 def _as_sweep(sweep, output=None):

@@ -261,6 +261,14 @@ MUENNIGHOFF_DATA_CONSTRAINED = {
 }  # fmt: skip
 
 _SCALE_GRID = (0.0, 5.0, 10.0, 15.0, 20.0)
+# Hoffmann et al.'s grid of Chinchilla-form starts as used by Besiroglu et al. (4,500 starts).
+_HOFFMANN_GRID = {
+    "log_e": (-1.0, -0.5, 0.0, 0.5, 1.0),
+    "log_a": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
+    "log_b": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
+    "alpha": (0.0, 0.5, 1.0, 1.5, 2.0),
+    "beta": (0.0, 0.5, 1.0, 1.5, 2.0),
+}
 
 # Default boxes, natural form, ``None`` for an open side. Physical meaning first: exponents
 # (alpha, beta, gamma, c0) are non-negative (a negative one makes the loss grow with size or
@@ -296,13 +304,7 @@ LAWS: dict[str, LawSpec] = {
         # is not a Chinchilla-form fit; ship the two published Chinchilla-form fits instead.
         presets={"hoffmann": HOFFMANN_CHINCHILLA, "epoch": EPOCH_CHINCHILLA},
         # Hoffmann et al.'s grid as used by Besiroglu et al. (4,500 starts).
-        paper_starts={
-            "log_e": (-1.0, -0.5, 0.0, 0.5, 1.0),
-            "log_a": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
-            "log_b": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
-            "alpha": (0.0, 0.5, 1.0, 1.5, 2.0),
-            "beta": (0.0, 0.5, 1.0, 1.5, 2.0),
-        },
+        paper_starts=_HOFFMANN_GRID,
         bounds=DEFAULT_BOUNDS["chinchilla"],
     ),
     "supervised": LawSpec(
@@ -352,11 +354,9 @@ LAWS: dict[str, LawSpec] = {
         # Hoffmann et al.'s grid for the base coefficients (exponents from 0.1: G needs
         # alpha, beta > 0) times 3 x 3 decay constants: 40,500 starts.
         paper_starts={
-            "log_e": (-1.0, -0.5, 0.0, 0.5, 1.0),
-            "log_a": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
-            "log_b": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
-            "alpha": (0.1, 0.5, 1.0, 1.5, 2.0),
-            "beta": (0.1, 0.5, 1.0, 1.5, 2.0),
+            **_HOFFMANN_GRID,
+            "alpha": (0.1, *_HOFFMANN_GRID["alpha"][1:]),
+            "beta": (0.1, *_HOFFMANN_GRID["beta"][1:]),
             "log_R_D": (0.0, 2.0, 4.0),
             "log_R_N": (0.0, 2.0, 4.0),
         },

@@ -123,6 +123,17 @@ def _scenario_names(scenarios) -> list[str]:
     return list(scenarios)
 
 
+def require_reachable_teacher_loss(laws, teacher_loss: float, where: str, error=InfeasibleError) -> None:
+    """Refuse a teacher loss at or below the supervised law's irreducible E (no model reaches E).
+
+    ``where`` names the option or sweep key the value came from; ``error`` is the class raised.
+    """
+    floor = math.exp(float(laws.supervised.log_e))
+    if not teacher_loss > floor:
+        raise error(f"{where} {teacher_loss:g}: a teacher's loss must exceed the supervised law's "
+                    f"irreducible loss E = {floor:.4g} (nats per token)")
+
+
 def _existing_teacher_rows(laws, students, budgets, teacher_loss, teacher_params, teacher_tokens,
                            logit_cost) -> list[dict]:
     """Rows for a teacher that already exists: its pretraining is sunk, its logits cost F(N_T)."""
@@ -136,10 +147,8 @@ def _existing_teacher_rows(laws, students, budgets, teacher_loss, teacher_params
         raise InputError("an existing teacher needs --teacher-loss, or --teacher-params and --teacher-tokens")
     if logit_cost > 0 and teacher_params is None:
         raise InputError("--teacher-params is needed to price the teacher's logits (or --logit-cost 0)")
-    floor = float(np.exp(laws.supervised.log_e))
-    if teacher_loss is not None and not teacher_loss > floor:
-        raise InfeasibleError(f"--teacher-loss {teacher_loss:g}: a teacher's loss must exceed the supervised law's "
-                              f"irreducible loss E = {floor:.4g} (nats per token)")
+    if teacher_loss is not None:
+        require_reachable_teacher_loss(laws, teacher_loss, "--teacher-loss")
     if teacher_loss is None:
         teacher_loss = float(np.exp(supervised_log_loss(laws.supervised, np.log(teacher_params),
                                                         np.log(teacher_tokens))))

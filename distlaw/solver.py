@@ -144,8 +144,7 @@ def huber_pieces(objective, z, data):
     jacobian = jax.jacfwd(objective.residuals)(z, data)  # [n, K]: K forward passes, elementwise
     jacobian = jnp.where(present[:, None], jacobian, 0.0)
     magnitude = jnp.abs(residual)
-    clipped = jnp.minimum(magnitude, delta)
-    value = jnp.sum(w * clipped * (magnitude - 0.5 * clipped))  # huber(), select-free (see there)
+    value = jnp.sum(w * huber(residual, delta))
     grad = jacobian.T @ (w * jnp.clip(residual, -delta, delta))
     inlier = w * (magnitude <= delta)
     omega = w * jnp.minimum(1.0, delta / jnp.maximum(magnitude, 1e-300))
