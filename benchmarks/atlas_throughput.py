@@ -64,14 +64,14 @@ def main() -> None:
     # distlaw's evaluation alone: the same chunks to host memory, nothing written.
     import jax.numpy as jnp
 
-    from distlaw.atlas import loss_chunk
+    from distlaw.atlas import loss_chunk, loss_tables
 
     inner_device = tuple(jnp.asarray(axes[n]) for n in list(axes)[1:])
     per_partition = rows // len(axes["student_params"])
-    loss_chunk(laws, 1e9, inner_device, 0, size=per_partition)["student_loss"].block_until_ready()  # compile
+    loss_chunk(laws, loss_tables(laws, 1e9, inner_device), 0, size=per_partition, aligned=True)["student_loss"].block_until_ready()
     t = time.perf_counter()
     for n_s in axes["student_params"]:
-        out = loss_chunk(laws, float(n_s), inner_device, 0, size=per_partition)
+        out = loss_chunk(laws, loss_tables(laws, float(n_s), inner_device), 0, size=per_partition, aligned=True)
         {k: np.asarray(v) for k, v in out.items()}
     ours_eval = time.perf_counter() - t
 

@@ -14,13 +14,14 @@ the rows are identical whatever the device count.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .compute import SCENARIOS, flops_from_forward, forward_flops
+from .compute import SCENARIOS, forward_flops
 from .laws import distillation_log_loss, supervised_log_loss
 from .planning import PlanningLaws
 
@@ -53,77 +54,155 @@ def mesh_sharding(devices=None):
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("rows"))
 
 
-@partial(jax.jit, static_argnames=("size", "sharding", "quantiles"))
-def loss_chunk(laws: PlanningLaws, n_s, inner_axes, start, samples=None, *, size: int, sharding=None,
-               quantiles=()) -> dict:
+@jax.jit
+def loss_tables(laws: PlanningLaws, n_s, inner_axes) -> dict:
+    """Everything a loss-atlas row needs that depends on fewer than all of its axes, for one N_S.
+
+    With p the distillation coefficients (Eq. 8, in logs) and F the forward FLOPs per token:
+      per D_S (vectors):       D_S, Ltilde_S, u_S = (log Ltilde_S + log d1) / f1,
+                               r_S = gamma' LSE(log A' - alpha' log N_S, log B' - beta' log D_S),
+                               3 F(N_S) D_S (student training FLOPs), and per scenario
+                               delta_lgt F(N_T) D_S as a [D_S, N_T] table (teacher logits);
+      per teacher ([N_T, D_T], or [L_T]):
+                               N_T, D_T, L_T, u_T = log L_T / f1, k_T = -c0 log L_T, and per
+                               scenario 3 delta_pre F(N_T) D_T (teacher pretraining FLOPs).
+    A row then costs one softplus, one exp and a few additions (:func:`loss_chunk`): half of
+    evaluating the law per row (measured). The tables are their own compiled program, called
+    once per partition, so that their values cannot depend on how the rows are chunked: fused
+    into the row program, XLA contracts their multiply-adds into FMAs differently for each chunk
+    shape, and the last bit of a row would depend on the chunk layout and the device count.
+    """
+    p = laws.distillation
+    d_s = inner_axes[0]
+    log_n_s, log_d_s = jnp.log(n_s), jnp.log(d_s)
+    log_l_sup = supervised_log_loss(laws.supervised, log_n_s, log_d_s)
+    tables = {"n_s": jnp.asarray(n_s, float), "d_s": d_s, "log_d_s": log_d_s, "log_l_sup": log_l_sup,
+              "l_sup": jnp.exp(log_l_sup), "u_s": (log_l_sup + p.log_d1) / p.f1,
+              "r_s": p.gamma * jnp.logaddexp(p.log_a - p.alpha * log_n_s, p.log_b - p.beta * log_d_s),
+              "student_flops": 3.0 * forward_flops(n_s, laws.arch) * d_s}
+    if len(inner_axes) == 3:
+        n_t, d_t = inner_axes[1], inner_axes[2]
+        log_l_t = supervised_log_loss(laws.supervised, jnp.log(n_t)[:, None], jnp.log(d_t)[None, :])
+        f_t = forward_flops(n_t, laws.arch)
+        tables["n_t"] = jnp.broadcast_to(n_t[:, None], log_l_t.shape)
+        tables["d_t"] = jnp.broadcast_to(d_t[None, :], log_l_t.shape)
+        tables["logit_flops"] = {name: s.delta_lgt * d_s[:, None] * f_t[None, :] for name, s in SCENARIOS.items()}
+        tables["pretraining_flops"] = {name: 3.0 * s.delta_pre * f_t[:, None] * d_t[None, :]
+                                       for name, s in SCENARIOS.items()}
+    else:
+        log_l_t = jnp.log(inner_axes[1])
+    tables.update(log_l_t=log_l_t, l_t=jnp.exp(log_l_t), u_t=log_l_t / p.f1, k_t=-p.c0 * log_l_t)
+    return tables
+
+
+@partial(jax.jit, static_argnames=("size", "aligned", "sharding", "quantiles"))
+def loss_chunk(laws: PlanningLaws, tables: dict, start, samples=None, *, size: int, aligned: bool = False,
+               sharding=None, quantiles=()) -> dict:
     """Rows ``start .. start + size`` of one student size's block of the loss atlas.
 
     Args:
       laws: the supervised and distillation coefficients and the compute model.
-      n_s: the partition's student size N_S.
-      inner_axes: (D_S, N_T, D_T) or (D_S, L_T) axis values.
+      tables: :func:`loss_tables` of the partition's student size N_S over the inner axes
+        (D_S, N_T, D_T) or (D_S, L_T).
       start: first row (within the partition); rows past the end repeat the last one and are
         dropped by the caller.
+      aligned: ``start`` is a multiple of ``size`` (the chunks tile the partition): chunks of
+        whole D_S slices may then broadcast the tables instead of gathering them.
       samples: ``[B, 9]`` bootstrap replicates of the distillation coefficients (optimizer
         form); with ``quantiles``, L_S is evaluated under every replicate on the device and
         reduced to those quantiles (the supervised law, and so L_T and Ltilde_S, stay fixed).
     Returns:
       ``{column: array[size]}`` in float64.
     """
-    shape = tuple(a.shape[0] for a in inner_axes)
-    total = int(np.prod(shape))
-    # Tabulate what depends on fewer than all axes once per chunk, then gather, so that per row
-    # only what couples student and teacher remains (measured: the rows cost half as much as
-    # evaluating the law per row). With p = the distillation coefficients (Eq. 8, in logs):
-    #   per D_S:       Ltilde_S, u_S = (log Ltilde_S + log d1) / f1,
-    #                  r_S = gamma' LSE(log A' - alpha' log N_S, log B' - beta' log D_S)
-    #   per teacher:   L_T, u_T = log L_T / f1, k_T = -c0 log L_T
-    #   per row:       L_S = L_T + exp(k_T - c1 f1 softplus(u_T - u_S) + r_S)
-    p = laws.distillation
-    log_n_s = jnp.log(n_s)
-    d_s_axis = inner_axes[0]
-    log_d_s_axis = jnp.log(d_s_axis)
-    log_l_sup_axis = supervised_log_loss(laws.supervised, log_n_s, log_d_s_axis)
-    reducible_axis = p.gamma * jnp.logaddexp(p.log_a - p.alpha * log_n_s, p.log_b - p.beta * log_d_s_axis)
-    u_s_axis = (log_l_sup_axis + p.log_d1) / p.f1
-    teacher_sizes = len(inner_axes) == 3
-    if teacher_sizes:
-        n_t_axis, d_t_axis = inner_axes[1], inner_axes[2]
-        log_l_t_table = supervised_log_loss(laws.supervised, jnp.log(n_t_axis)[:, None], jnp.log(d_t_axis)[None, :])
-        f_t_axis = forward_flops(n_t_axis, laws.arch)
+    teacher_sizes = tables["l_t"].ndim == 2
+    shape = (tables["d_s"].shape[0], *tables["l_t"].shape)
+    block = math.prod(shape[1:])  # rows per D_S value
+    n_devices = 1 if sharding is None else sharding.mesh.size
+    whole_slices = size % block == 0 and math.prod(shape) % size == 0 and (size // block) % n_devices == 0
+    if aligned and whole_slices and not quantiles:
+        # Chunks of whole D_S slices (chunk_rows >= a partition, say) broadcast the tables over
+        # the block: no per-row index arithmetic, and the same values bit for bit.
+        per_d_s, per_teacher, finish = _broadcast_rows(shape, start // block, size // block, sharding)
     else:
-        log_l_t_table = jnp.log(inner_axes[1])
-    l_t_table, u_t_table, k_t_table = jnp.exp(log_l_t_table), log_l_t_table / p.f1, -p.c0 * log_l_t_table
-    row = jnp.minimum(start + jnp.arange(size), total - 1)
-    if sharding is not None:
-        row = jax.lax.with_sharding_constraint(row, sharding)
-    index = jnp.unravel_index(row, shape)
-    teacher = (index[1], index[2]) if teacher_sizes else (index[1],)
-    d_s = d_s_axis[index[0]]
-    l_t = l_t_table[teacher]
-    out = {"student_params": jnp.full_like(d_s, n_s), "student_tokens": d_s}
+        per_d_s, per_teacher, finish = _gathered_rows(shape, start, size, sharding)
+    n_s = tables["n_s"]
+    d_s = per_d_s(tables["d_s"])
+    l_t = per_teacher(tables["l_t"])
+    # Per row only what couples the student and the teacher (Eq. 8, see loss_tables):
+    #   L_S = L_T + exp((k_T + r_S) + c softplus(u_T - u_S)),  c = -c1 f1.
+    coupling = -laws.distillation.c1 * laws.distillation.f1
+    out = {"student_params": finish(jnp.full_like(d_s, n_s)), "student_tokens": finish(d_s)}
     if teacher_sizes:
-        n_t, d_t = n_t_axis[index[1]], d_t_axis[index[2]]
-        out.update(teacher_params=n_t, teacher_tokens=d_t)
-    gap = -p.c1 * p.f1 * jax.nn.softplus(u_t_table[teacher] - u_s_axis[index[0]])
-    out.update(teacher_loss=l_t, supervised_loss=jnp.exp(log_l_sup_axis)[index[0]],
-               student_loss=l_t + jnp.exp(k_t_table[teacher] + gap + reducible_axis[index[0]]))
+        out.update(teacher_params=finish(per_teacher(tables["n_t"])), teacher_tokens=finish(per_teacher(tables["d_t"])))
+    exponent = (per_teacher(tables["k_t"]) + per_d_s(tables["r_s"])
+                + coupling * jax.nn.softplus(per_teacher(tables["u_t"]) - per_d_s(tables["u_s"])))
+    out.update(teacher_loss=finish(l_t), supervised_loss=finish(per_d_s(tables["l_sup"])),
+               student_loss=finish(l_t + jnp.exp(exponent)))
     if quantiles:
         params_type = type(laws.distillation)
-        log_d_s, log_l_t = log_d_s_axis[index[0]], log_l_t_table[teacher]
-        log_l_sup = log_l_sup_axis[index[0]]
-        per_sample = jax.vmap(lambda q: distillation_log_loss(params_type(*q), log_n_s, log_d_s, log_l_t, log_l_sup))(
-            samples)
+        log_d_s, log_l_t = per_d_s(tables["log_d_s"]), per_teacher(tables["log_l_t"])
+        log_l_sup = per_d_s(tables["log_l_sup"])
+        per_sample = jax.vmap(lambda q: distillation_log_loss(params_type(*q), jnp.log(n_s), log_d_s, log_l_t,
+                                                              log_l_sup))(samples)
         # Quantiles of L_S itself (interpolating between replicates in loss, not in log loss).
         values = jnp.quantile(jnp.exp(per_sample), jnp.asarray(quantiles), axis=0)
         out.update({quantile_column(q): v for q, v in zip(quantiles, values, strict=True)})
-    f_s = forward_flops(n_s, laws.arch)
-    for name, s in SCENARIOS.items():
+    for name in SCENARIOS if teacher_sizes else ("best-case",):
+        # Eq. 9 as a sum of tabulated terms: only additions per row (no multiply to contract).
+        flops = per_d_s(tables["student_flops"])
         if teacher_sizes:
-            out[flops_column(name)] = flops_from_forward(f_s, d_s, f_t_axis[index[1]], d_t, s.delta_lgt, s.delta_pre)
-        elif name == "best-case":  # without teacher sizes only the free teacher can be costed
-            out[flops_column(name)] = flops_from_forward(f_s, d_s, 0.0, 0.0, 0.0, 0.0)
+            flops = (flops + per_d_s(tables["logit_flops"][name])) + per_teacher(tables["pretraining_flops"][name])
+        out[flops_column(name)] = finish(flops)
     return out
+
+
+def _broadcast_rows(shape, first_slice, slices, sharding):
+    """Row builders for a chunk of whole D_S slices: tables broadcast over the grid block.
+
+    Returns ``(per_d_s, per_teacher, finish)``: a D_S-indexed table (or a [D_S, N_T] table),
+    a teacher-indexed table, each shaped to broadcast over [slices, *teacher axes]; ``finish``
+    flattens a block into the chunk's rows (sharded over the devices by slice).
+    """
+    ndim = len(shape)
+    block_shape = (slices, *shape[1:])
+
+    def per_d_s(table):
+        table = jax.lax.dynamic_slice_in_dim(table, first_slice, slices)
+        return table.reshape(table.shape + (1,) * (ndim - table.ndim))  # [slices, 1, 1] or [slices, N_T, 1]
+
+    def per_teacher(table):
+        return table[None]
+
+    def finish(values):
+        values = jnp.broadcast_to(values, block_shape)
+        if sharding is not None:
+            spec = jax.sharding.PartitionSpec("rows", *(None,) * (ndim - 1))
+            values = jax.lax.with_sharding_constraint(values, jax.sharding.NamedSharding(sharding.mesh, spec))
+        return values.reshape(-1)
+
+    return per_d_s, per_teacher, finish
+
+
+def _gathered_rows(shape, start, size, sharding):
+    """Row builders for any chunk: each row gathers its table entries by its grid index.
+
+    Rows past the grid's end repeat the last row (the caller drops them).
+    """
+    row = jnp.minimum(start + jnp.arange(size), math.prod(shape) - 1)
+    if sharding is not None:
+        row = jax.lax.with_sharding_constraint(row, sharding)
+    index = jnp.unravel_index(row, shape)
+
+    def per_d_s(table):
+        return table[index[0]] if table.ndim == 1 else table[index[0], index[1]]
+
+    def per_teacher(table):
+        return table[index[1:]]
+
+    def finish(values):
+        return jnp.broadcast_to(values, (size,))
+
+    return per_d_s, per_teacher, finish
 
 
 def numpy_loss_rows(laws: PlanningLaws, n_s: float, inner_axes) -> dict:

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
-from .atlas import flops_column, loss_chunk, loss_columns, mesh_sharding
+from .atlas import flops_column, loss_chunk, loss_columns, loss_tables, mesh_sharding
 from .compute import SCENARIOS
 from .errors import AtlasError
 from .files import atomic_path
@@ -168,6 +168,8 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     rows_per_partition = int(np.prod([len(axes[n]) for n in names[1:]]))
     sharding = mesh_sharding(jax.local_devices())
     n_devices = len(jax.local_devices()) if sharding is not None else 1
+    if sharding is not None:
+        replicated = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
     # The files' row ranges follow from the sweep and the fit alone (chunk_rows, and the
     # replicate count with quantiles: both in the folder's content hash), never from the devices
     # or processes, so a run resumed on another machine writes exactly the missing rows.
@@ -204,6 +206,7 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     limit = WRITER_THREADS if jax.default_backend() == "cpu" else ACCELERATOR_WRITER_THREADS
     writers = max(1, min(limit, os.cpu_count() or 1))
     pending = collections.deque()  # (path, rows, future) of the writes in flight, oldest first
+    tables = {}  # loss_tables of the partition being computed (one N_S)
     with ThreadPoolExecutor(max_workers=writers) as pool:
         for k, c in tasks:
             path = path_of(k, c)
@@ -212,8 +215,12 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
                 entries.append(_entry(sweep.output, path, rows, _sha256(path)))
                 bar.advance(rows)
                 continue
-            result = loss_chunk(laws, float(axes["student_params"][k]), inner, c * chunk, samples,
-                                size=compute_rows, sharding=sharding, quantiles=sweep.quantiles)  # asynchronous
+            if k not in tables:
+                tables = {k: loss_tables(laws, float(axes["student_params"][k]), inner)}
+                if sharding is not None:  # every device reads the whole tables
+                    tables[k] = jax.device_put(tables[k], replicated)
+            result = loss_chunk(laws, tables[k], c * chunk, samples, size=compute_rows, aligned=compute_rows == chunk,
+                                sharding=sharding, quantiles=sweep.quantiles)  # asynchronous
             while len(pending) >= writers:
                 entries.append(_finish(sweep.output, pending.popleft(), bar))
             host = {name: np.asarray(result[name]) for name in schema.names}

@@ -359,12 +359,13 @@ def test_bad_compute_table_names_the_key(tmp_path, capsys, text, key):
 
 
 def test_the_chunk_layout_does_not_change_a_bit(tmp_path):
-    """Chunks of 1,024 rows (cutting across D_S slices) and chunks of one whole partition must
-    write the same rows, bit for bit, in agreement with the NumPy evaluation: an atlas's bytes
-    may not depend on how it was chunked (a program that broadcast whole D_S slices instead of
-    gathering by row was 2x faster but fused the FLOPs columns' multiply-adds differently, last
-    bit off in 20% of the rows; benchmarks/README.md)."""
-    from distlaw import build_atlas
+    """Chunks of 1,024 rows (cutting across D_S slices: rows gather their table entries), chunks
+    of one whole partition (tables broadcast over the slices), and whole partitions split over
+    4 devices (broadcast, sharded by slice) must write the same rows, bit for bit, in agreement
+    with the NumPy evaluation: an atlas's bytes may not depend on how it was chunked. (With the
+    tables computed inside the row program, XLA contracted the FLOPs columns' multiply-adds
+    differently in the two programs, last bit off in 20% of the rows; benchmarks/README.md.)"""
+    from distlaw import Atlas, build_atlas
     from distlaw.atlas import numpy_loss_rows
     from distlaw.plans import load_planning_laws
 
@@ -373,9 +374,13 @@ def test_the_chunk_layout_does_not_change_a_bit(tmp_path):
     for rows in (1024, 3600):  # 3600 = one whole partition (40 x 9 x 10)
         sweep = tmp_path / f"s{rows}.toml"
         sweep.write_text(SMALL.replace("chunk_rows = 1024", f"chunk_rows = {rows}").split("[plan]")[0])
-        frames[rows] = build_atlas(sweep, output=tmp_path / f"a{rows}").to_pandas("loss").sort_values(sorted_rows)
-    gathered, broadcast = (frames[r].drop(columns="student_size_index").reset_index(drop=True) for r in (1024, 3600))
+        frames[rows] = build_atlas(sweep, output=tmp_path / f"a{rows}").to_pandas("loss")
+    _run_atlas(tmp_path / "s3600.toml", tmp_path / "sharded", devices=4)
+    frames["sharded"] = Atlas(tmp_path / "sharded").to_pandas("loss")
+    gathered, broadcast, sharded = (frames[r].sort_values(sorted_rows).drop(columns="student_size_index")
+                                    .reset_index(drop=True) for r in (1024, 3600, "sharded"))
     pd.testing.assert_frame_equal(gathered, broadcast, check_exact=True)
+    pd.testing.assert_frame_equal(sharded, broadcast, check_exact=True)
     sweep_axes = load_sweep(tmp_path / "s3600.toml").loss_axes
     laws = load_planning_laws("paper")
     oracle = numpy_loss_rows(laws, float(sweep_axes["student_params"][0]), [sweep_axes[n] for n in sorted_rows[1:]])
