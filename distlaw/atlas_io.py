@@ -58,7 +58,7 @@ DESCRIPTIONS = {
 }
 # Rows per second of a full loss-atlas run on the 2-core development machine (benchmarks/README.md),
 # used by --dry-run for its time estimate.
-NOMINAL_ROWS_PER_SECOND = 8e6
+NOMINAL_ROWS_PER_SECOND = 9e6
 
 
 WRITER_THREADS = 2  # parallel Parquet writers on a CPU backend (see write_loss_atlas; benchmarks/README.md)
@@ -104,9 +104,9 @@ def parquet_options(schema: pa.Schema, repeated=()) -> dict:
       from the mantissa bytes). A dictionary there only costs time.
     Measured on the 16.8M-row throughput sweep's loss atlas (benchmarks/README.md): 321 MB,
     against 424 MB with dictionaries for the axes and plain floats otherwise, in the same write
-    time; pyarrow's default (a dictionary tried on every column) wrote 3.4x slower. Readers
-    in use all read BYTE_STREAM_SPLIT doubles (Parquet format 2.8, 2019: pyarrow, DuckDB,
-    polars, Spark).
+    time; pyarrow's default (a dictionary tried on every column) wrote 3.4x slower.
+    BYTE_STREAM_SPLIT doubles are Parquet format 2.8 (2019): pyarrow, DuckDB and polars read
+    them (checked), Spark from parquet-mr 1.12.
     """
     repeated = set(repeated)
     dictionary = [name for name in schema.names if name in repeated]
