@@ -146,6 +146,9 @@ def main() -> None:
         print(f"{name:<40}{seconds:>9.2f}{rows / seconds / 1e6:>10.2f}{arrow_one_thread / seconds:>21.2f}x"
               f"{arrow_only / seconds:>21.2f}x")
     print(f"distlaw compile + first run: {first:.2f}s; largest relative difference distlaw vs numpy rows: {worst:.1e}")
+    if sweep.plan_axes is not None:
+        print("note: this sweep has a [plan] table, which the whole command also solves and writes (the other "
+              "ways write the loss atlas alone): compare whole commands on a loss-only sweep")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -9,8 +9,8 @@ sample of the same starts, scaled to the full grid. Prints one table (best objec
 and run seconds, SciPy's scaled seconds, ratio). ``--quick`` shrinks every size by 10x, to
 check the script on a CPU before spending device time.
 
-On the device machine: ``pip install '.[cuda,test]'`` then this script (see
-benchmarks/README.md for the one-call command).
+On the device machine: ``bash benchmarks/gpu_check.sh`` runs it after the atlas checks (see
+benchmarks/README.md).
 """
 
 from __future__ import annotations
