@@ -61,11 +61,14 @@ def loss_tables(laws: PlanningLaws, n_s, inner_axes) -> dict:
     With p the distillation coefficients (Eq. 8, in logs) and F the forward FLOPs per token:
       per D_S (vectors):       D_S, Ltilde_S, u_S = (log Ltilde_S + log d1) / f1,
                                r_S = gamma' LSE(log A' - alpha' log N_S, log B' - beta' log D_S),
-                               3 F(N_S) D_S (student training FLOPs), and per scenario
-                               delta_lgt F(N_T) D_S as a [D_S, N_T] table (teacher logits);
+                               3 F(N_S) D_S (student training FLOPs), and per distinct
+                               delta_lgt > 0, delta_lgt F(N_T) D_S as a [D_S, N_T] table
+                               (teacher logits);
       per teacher ([N_T, D_T], or [L_T]):
                                N_T, D_T, L_T, u_T = log L_T / f1, k_T = -c0 log L_T, and per
-                               scenario 3 delta_pre F(N_T) D_T (teacher pretraining FLOPs).
+                               distinct delta_pre > 0, 3 delta_pre F(N_T) D_T (teacher
+                               pretraining FLOPs).
+    Memory: O(D_S N_T + N_T D_T) values, a small part of a partition's D_S N_T D_T rows.
     A row then costs one softplus, one exp and a few additions (:func:`loss_chunk`): half of
     evaluating the law per row (measured). The tables are their own compiled program, called
     once per partition, so that their values cannot depend on how the rows are chunked: fused
@@ -86,9 +89,11 @@ def loss_tables(laws: PlanningLaws, n_s, inner_axes) -> dict:
         f_t = forward_flops(n_t, laws.arch)
         tables["n_t"] = jnp.broadcast_to(n_t[:, None], log_l_t.shape)
         tables["d_t"] = jnp.broadcast_to(d_t[None, :], log_l_t.shape)
-        tables["logit_flops"] = {name: s.delta_lgt * d_s[:, None] * f_t[None, :] for name, s in SCENARIOS.items()}
-        tables["pretraining_flops"] = {name: 3.0 * s.delta_pre * f_t[:, None] * d_t[None, :]
-                                       for name, s in SCENARIOS.items()}
+        # One table per distinct nonzero share (a zero share adds nothing): two tables for Table 2.
+        tables["logit_flops"] = {_share(s.delta_lgt): s.delta_lgt * d_s[:, None] * f_t[None, :]
+                                 for s in SCENARIOS.values() if s.delta_lgt}
+        tables["pretraining_flops"] = {_share(s.delta_pre): 3.0 * s.delta_pre * f_t[:, None] * d_t[None, :]
+                                       for s in SCENARIOS.values() if s.delta_pre}
     else:
         log_l_t = jnp.log(inner_axes[1])
     tables.update(log_l_t=log_l_t, l_t=jnp.exp(log_l_t), u_t=log_l_t / p.f1, k_t=-p.c0 * log_l_t)
@@ -147,13 +152,20 @@ def loss_chunk(laws: PlanningLaws, tables: dict, start, samples=None, *, size: i
         # Quantiles of L_S itself (interpolating between replicates in loss, not in log loss).
         values = jnp.quantile(jnp.exp(per_sample), jnp.asarray(quantiles), axis=0)
         out.update({quantile_column(q): v for q, v in zip(quantiles, values, strict=True)})
-    for name in SCENARIOS if teacher_sizes else ("best-case",):
+    for name, scenario in SCENARIOS.items() if teacher_sizes else [("best-case", SCENARIOS["best-case"])]:
         # Eq. 9 as a sum of tabulated terms: only additions per row (no multiply to contract).
         flops = per_d_s(tables["student_flops"])
-        if teacher_sizes:
-            flops = (flops + per_d_s(tables["logit_flops"][name])) + per_teacher(tables["pretraining_flops"][name])
+        if scenario.delta_lgt:
+            flops = flops + per_d_s(tables["logit_flops"][_share(scenario.delta_lgt)])
+        if scenario.delta_pre:
+            flops = flops + per_teacher(tables["pretraining_flops"][_share(scenario.delta_pre)])
         out[flops_column(name)] = finish(flops)
     return out
+
+
+def _share(delta: float) -> str:
+    """A table key for a scenario's share of the teacher's logits or pretraining."""
+    return repr(float(delta))
 
 
 def _broadcast_rows(shape, first_slice, slices, sharding):
