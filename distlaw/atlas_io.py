@@ -209,7 +209,7 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
 
     def write(k, c, columns):
         n = rows_in(c)
-        table = pa.Table.from_arrays([pa.array(np.asarray(columns[name])[:n]) for name in schema.names], schema=schema)
+        table = pa.Table.from_arrays([_float_column(columns[name][:n]) for name in schema.names], schema=schema)
         return _atomic_write(table, path_of(k, c), repeated)
 
     # Parquet encoding and zstd release the GIL: several writers encode chunks in parallel while
@@ -242,6 +242,15 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
         while pending:
             entries.append(_finish(sweep.output, pending.popleft(), bar))
     return sorted(entries, key=lambda e: e["path"])
+
+
+def _float_column(values: np.ndarray) -> pa.Array:
+    """A float64 Arrow array over the memory of ``values`` (no copy).
+
+    Not ``pa.array``: its first call imports pandas, 0.16 s of a 1.8 s atlas command (measured).
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    return pa.Array.from_buffers(pa.float64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _existing_part_rows(path: Path, expected_rows: int, content_hash: str) -> int:
