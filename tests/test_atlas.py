@@ -412,3 +412,33 @@ def test_the_chunk_layout_does_not_change_a_bit(tmp_path):
     oracle = numpy_loss_rows(laws, float(sweep_axes["student_params"][0]), [sweep_axes[n] for n in sorted_rows[1:]])
     first = broadcast[broadcast.student_params == sweep_axes["student_params"][0]]
     np.testing.assert_allclose(first.student_loss.to_numpy(), oracle["student_loss"], rtol=1e-13)
+
+
+def test_the_chunk_layout_does_not_change_a_bit_over_teacher_loss(tmp_path):
+    """The same for an atlas over (N_S, D_S, L_T): 1,024-row chunks gather (they cut across D_S
+    slices of 50 teacher losses), 2,000-row chunks (a whole partition) broadcast."""
+    from distlaw import build_atlas
+    from distlaw.atlas import numpy_loss_rows
+    from distlaw.plans import load_planning_laws
+
+    body = """law = "paper"
+output = "out"
+chunk_rows = {rows}
+[loss]
+student_params = {{values = [5e8, 2e9]}}
+student_tokens = {{min = 1e10, max = 1e12, count = 40}}
+teacher_loss = {{min = 1.8, max = 2.6, count = 50}}
+"""
+    keys = ["student_params", "student_tokens", "teacher_loss"]
+    frames = {}
+    for rows in (1024, 2000):
+        sweep = tmp_path / f"s{rows}.toml"
+        sweep.write_text(body.format(rows=rows))
+        frames[rows] = (build_atlas(sweep, output=tmp_path / f"a{rows}").to_pandas("loss").sort_values(keys)
+                        .drop(columns="student_size_index").reset_index(drop=True))
+    pd.testing.assert_frame_equal(frames[1024], frames[2000], check_exact=True)
+    axes = load_sweep(tmp_path / "s2000.toml").loss_axes
+    oracle = numpy_loss_rows(load_planning_laws("paper"), 5e8, [axes["student_tokens"], axes["teacher_loss"]])
+    first = frames[2000][frames[2000].student_params == 5e8]
+    np.testing.assert_allclose(first.student_loss.to_numpy(), oracle["student_loss"], rtol=1e-13)
+    np.testing.assert_allclose(first.flops_best_case.to_numpy(), oracle["flops_best_case"], rtol=1e-15)
