@@ -3,13 +3,16 @@
 A loss-atlas row is one grid point (N_S, D_S, N_T, D_T) or (N_S, D_S, L_T): the teacher's loss
 L_T = L(N_T, D_T), the student's supervised loss Ltilde_S = L(N_S, D_S), the distilled
 student's loss L_S (Eq. 8), and the FLOPs of each scenario (Eq. 9). Rows enumerate the grid in
-C order (the last axis fastest); one hive partition holds one student size. A chunk is a
-contiguous block of one partition's rows, computed from its start index on the device, so no
-host array ever holds the grid, and a 1e9-point grid runs in the memory of one chunk.
+C order (the last axis fastest); one hive partition holds one student size. What a row needs
+from fewer than all axes is tabulated once per partition (:func:`loss_tables`); a chunk is a
+contiguous block of one partition's rows, combined from those tables on the device
+(:func:`loss_chunk`), so no host array ever holds the grid, and a 1e9-point grid runs in the
+memory of one chunk.
 
-On several devices the chunk's rows are split over them with ``jax.sharding`` (the row index is
-sharded, everything else follows); every row is computed by the same elementwise program, so
-the rows are identical whatever the device count.
+On several devices the chunk's rows are split over them with ``jax.sharding`` (the row index,
+or the chunk's D_S slices, are sharded; everything else follows). Every row is the same few
+additions and transcendentals of the same table entries, whether gathered or broadcast, so the
+rows are identical, bit for bit, whatever the chunk layout and the device count.
 """
 
 from __future__ import annotations

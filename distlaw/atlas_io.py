@@ -220,7 +220,7 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     limit = WRITER_THREADS if jax.default_backend() == "cpu" else ACCELERATOR_WRITER_THREADS
     writers = max(1, min(limit, os.cpu_count() or 1))
     pending = collections.deque()  # (path, rows, future) of the writes in flight, oldest first
-    tables = {}  # loss_tables of the partition being computed (one N_S)
+    tables = {}  # {k: loss_tables of partition k}, for the partition being computed only
     with ThreadPoolExecutor(max_workers=writers) as pool:
         for k, c in tasks:
             path = path_of(k, c)
