@@ -30,10 +30,10 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np
 
 import distlaw
-from distlaw.atlas import flops_column
-from distlaw.compute import SCENARIOS, Architecture, flops_from_forward, forward_flops
+from distlaw.atlas.evaluate import flops_column
+from distlaw.laws.compute import SCENARIOS, Architecture, flops_from_forward, forward_flops
 from distlaw.laws import LAWS, predict_loss
-from distlaw.sweep import parse_compute  # the sweep file's own [compute] parser
+from distlaw.atlas.sweep import parse_compute  # the sweep file's own [compute] parser
 
 METHODS = ("linear", "cubic")
 

@@ -4,8 +4,8 @@ Usage:
     python benchmarks/atlas_throughput.py [SWEEP.toml]     (default: sweeps/throughput.toml, 16.8M rows)
 
 Three ways to produce the identical loss-atlas dataset (same rows, schema, partitions and
-Parquet settings: `distlaw.atlas_io.parquet_options`):
-  distlaw   `distlaw.atlas_io.write_loss_atlas`: JAX chunks, writing overlapped with compute
+Parquet settings: `distlaw.atlas.write.parquet_options`):
+  distlaw   `distlaw.atlas.write.write_loss_atlas`: JAX chunks, writing overlapped with compute
             (compiled beforehand: compile time printed separately);
   pyarrow   writing the precomputed tables alone with pyarrow: the I/O limit, given the same
             writer threads as distlaw (and, as the issue first measured it, with one thread);
@@ -37,18 +37,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from distlaw.atlas import numpy_loss_rows
-from distlaw.atlas_io import (
+from distlaw.atlas.evaluate import numpy_loss_rows
+from distlaw.atlas.write import (
     atlas_metadata,
     loss_repeated_columns,
     loss_schema,
     parquet_options,
     write_loss_atlas,
 )
-from distlaw.compute import Architecture
-from distlaw.fitfile import load_fit
-from distlaw.plans import load_planning_laws
-from distlaw.sweep import load_sweep
+from distlaw.laws.compute import Architecture
+from distlaw.io.fitfile import load_fit
+from distlaw.planning.plans import load_planning_laws
+from distlaw.atlas.sweep import load_sweep
 
 
 def main() -> None:
@@ -72,7 +72,7 @@ def main() -> None:
     # distlaw's evaluation alone: the same chunks to host memory, nothing written.
     import jax.numpy as jnp
 
-    from distlaw.atlas import loss_chunk, loss_tables
+    from distlaw.atlas.evaluate import loss_chunk, loss_tables
 
     inner_device = tuple(jnp.asarray(axes[n]) for n in list(axes)[1:])
     per_partition = rows // len(axes["student_params"])
@@ -154,7 +154,7 @@ def main() -> None:
 
 def writer_threads() -> int:
     """The parallel writers distlaw uses on this backend (the pyarrow-only write gets as many)."""
-    from distlaw.atlas_io import ACCELERATOR_WRITER_THREADS, WRITER_THREADS
+    from distlaw.atlas.write import ACCELERATOR_WRITER_THREADS, WRITER_THREADS
 
     limit = WRITER_THREADS if jax.default_backend() == "cpu" else ACCELERATOR_WRITER_THREADS
     return max(1, min(limit, os.cpu_count() or 1))

@@ -55,10 +55,11 @@ import numpy as np
 import scipy
 from reference import chinchilla_value_and_grad, scipy_multistart
 
-from distlaw import datasets, fitting, starts
+from distlaw import datasets, fitting
+from distlaw.fitting import starts
 from distlaw.laws import EPOCH_CHINCHILLA, LAWS
-from distlaw.runs import read_runs, write_table
-from distlaw.synthetic import chinchilla_table, distillation_table
+from distlaw.io.runs import read_runs, write_table
+from distlaw.laws.synthetic import chinchilla_table, distillation_table
 
 DELTA = 1e-3  # Hoffmann et al.'s and Epoch's delta
 SCIPY_BOOT_BUDGET_S = 120.0  # beyond this (projected), SciPy's bootstrap runs on a sample of 100, scaled

@@ -33,9 +33,10 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np
 from reference import scipy_multistart
 
-from distlaw import fitting, solver, starts
+from distlaw import fitting
+from distlaw.fitting import solver, starts
 from distlaw.laws import EPOCH_CHINCHILLA, LAWS, PAPER_SUPERVISED
-from distlaw.synthetic import chinchilla_table, distillation_table
+from distlaw.laws.synthetic import chinchilla_table, distillation_table
 
 
 def columns(frame):

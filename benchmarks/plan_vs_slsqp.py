@@ -32,7 +32,7 @@ import numpy as np
 from reference import slsqp_allocate
 
 from distlaw import planning
-from distlaw.compute import SCENARIOS
+from distlaw.laws.compute import SCENARIOS
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED
 
 

@@ -1,51 +1,50 @@
 """distlaw: fit scaling laws (supervised and distillation) to training runs, and plan with them.
 
-Public API (see the README):
+Public API (see the README and ARCHITECTURE.md):
 
-    from distlaw import ScalingLaw, FitReport          # the fit job: fit, bootstrap, holdout, save
+    from distlaw import ScalingLaw, FitResult          # the fit job: fit, bootstrap, holdout, save, predict
     from distlaw import plan, plan_records             # compute-optimal allocations (DataFrame, JSON rows)
     from distlaw import build_atlas, Atlas             # atlases: build from a sweep, read a finished one
     from distlaw import isoflop                        # compute-optimal exponents from isoFLOP minima
-    from distlaw import LAWS, get_law, fit, fit_many, fit_data, bootstrap, predict_loss   # the pieces
+    from distlaw import LAWS, get_law, predict_loss    # the laws
+    from distlaw import fit, fit_many, fit_data, bootstrap, Solution   # the fitting engine underneath
 
-The names are imported on first use (PEP 562), so ``import distlaw`` and ``distlaw --help`` do
-not pay for importing JAX.
+Everything computes in float64 inside its own scope and leaves JAX's global settings as the
+caller had them. The names are imported on first use (PEP 562), so ``import distlaw`` and
+``distlaw --help`` do not pay for importing JAX.
 """
 
-from __future__ import annotations
+import importlib as _importlib
 
-import importlib
+from .version import __version__
 
-__version__ = "0.1.0"
-
-# Public name -> the submodule that defines it.
+# Public name -> the module that defines it.
 _EXPORTS = {
-    "FitData": "fitting", "FitResult": "fitting", "BootstrapResult": "fitting", "bootstrap": "fitting",
-    "bootstrap_many": "fitting", "constraints": "fitting", "fit": "fitting", "fit_data": "fitting",
-    "fit_many": "fitting", "stack_data": "fitting",
-    "LAWS": "laws", "LawSpec": "laws", "get_law": "laws", "predict_loss": "laws",
-    "SolverConfig": "solver",
-    "ScalingLaw": "api", "FitReport": "api",
-    "plan": "plans", "plan_records": "plans",
-    "Atlas": "atlases", "build_atlas": "atlases",
-    "isoflop": "isoflops",
+    "ScalingLaw": "fitting.scaling_law", "FitResult": "fitting.scaling_law",
+    "Solution": "fitting.multistart", "FitData": "fitting.multistart", "BootstrapResult": "fitting.multistart",
+    "bootstrap": "fitting.multistart", "bootstrap_many": "fitting.multistart", "constraints": "fitting.multistart",
+    "fit": "fitting.multistart", "fit_data": "fitting.multistart", "fit_many": "fitting.multistart",
+    "stack_data": "fitting.multistart", "SolverConfig": "fitting.solver", "isoflop": "fitting.isoflop",
+    "LAWS": "laws.registry", "LawSpec": "laws.registry", "get_law": "laws.registry",
+    "predict_loss": "laws.registry",
+    "plan": "planning.plans", "plan_records": "planning.plans",
+    "Atlas": "atlas.folder", "build_atlas": "atlas.folder",
+    "datasets": "io.datasets", "errors": "errors",
 }  # fmt: skip
+_MODULES = {"datasets", "errors"}  # exported as modules, not as names inside them
 
-__all__ = [
-    "LAWS", "Atlas", "BootstrapResult", "FitData", "FitReport", "FitResult", "LawSpec", "ScalingLaw", "SolverConfig",
-    "__version__", "bootstrap", "bootstrap_many", "build_atlas", "constraints", "fit", "fit_data", "fit_many",
-    "get_law", "isoflop", "plan", "plan_records", "predict_loss", "stack_data",
-]  # fmt: skip
+__all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'distlaw' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    loaded = _importlib.import_module(f"{__name__}.{module}")
+    value = loaded if name in _MODULES else getattr(loaded, name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return list(__all__)

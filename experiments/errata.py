@@ -13,10 +13,10 @@ import numpy as np
 from _report import Results, arguments, rows_table, write_report
 
 from distlaw import fit_data, planning
-from distlaw.compute import SCENARIOS, Architecture, forward_flops
+from distlaw.laws.compute import SCENARIOS, Architecture, forward_flops
 from distlaw.fitting import constraints, identifiability
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
-from distlaw.synthetic import distillation_table
+from distlaw.laws.synthetic import distillation_table
 
 SUP, DIST = LAWS["supervised"], LAWS["distillation"]
 # Spec section 3: F(1e8) = 3.3377e8, F(1e9) = 2.4544e9, F(1e10) = 2.1750e10 (with n_vocab = 32768).

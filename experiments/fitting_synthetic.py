@@ -28,8 +28,8 @@ from _report import Results, arguments, rows_table, write_report
 
 from distlaw import bootstrap, fit, fit_data
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
-from distlaw.starts import design_starts
-from distlaw.synthetic import chinchilla_table, distillation_table
+from distlaw.fitting.starts import design_starts
+from distlaw.laws.synthetic import chinchilla_table, distillation_table
 
 SUP, DIST = LAWS["supervised"], LAWS["distillation"]
 STRONG = 2.3  # the paper's split: fit on L_S > 2.3, predict L_S <= 2.3 (Appendix F)

@@ -28,7 +28,7 @@ from _report import Results, arguments, rows_table, table
 from matplotlib.colors import TwoSlopeNorm
 
 from distlaw import planning
-from distlaw.compute import SCENARIOS, forward_flops
+from distlaw.laws.compute import SCENARIOS, forward_flops
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
 
 SUP_SPEC, DIST_SPEC = LAWS["supervised"], LAWS["distillation"]

@@ -26,7 +26,7 @@ import numpy as np
 from _report import Results, arguments, rows_table, write_report
 
 from distlaw import ScalingLaw, bootstrap, datasets, fit, fit_data, isoflop, planning, predict_loss
-from distlaw.compute import Architecture
+from distlaw.laws.compute import Architecture
 from distlaw.laws import LAWS, PAPER_DISTILLATION
 
 CHIN = LAWS["chinchilla"]

@@ -11,6 +11,8 @@ use); for the other laws the gradient comes from JAX, compiled once.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from distlaw.fitting import FitData, HuberObjective
@@ -119,7 +121,7 @@ def _slsqp_functions(laws, log_n_s, log_c, delta_lgt, delta_pre):
     import jax
     import jax.numpy as jnp
 
-    from distlaw.compute import distillation_flops
+    from distlaw.laws.compute import distillation_flops
     from distlaw.laws import distillation_log_loss, supervised_log_loss
 
     def loss(x):
@@ -141,3 +143,96 @@ def _slsqp_functions(laws, log_n_s, log_c, delta_lgt, delta_pre):
         "slack": lambda x: float(slack_value(x)),
         "slack_grad": lambda x: np.asarray(slack_grad(x), dtype=np.float64),
     }
+
+
+def scipy_huber_least_squares(spec, data: FitData, starts, delta: float, lower, upper, max_nfev: int = 3000):
+    """SciPy's trust-region reflective least squares with the Huber loss, the best of ``starts``.
+
+    ``least_squares(r, method="trf", loss="huber", f_scale=delta, bounds=(lower, upper))`` on the
+    law's log residuals r(z) = log Lhat(z) - log L in optimizer space z (logs for scale
+    constants): its cost 0.5 f^2 sum rho((r/f)^2) is sum Huber_delta(r), distlaw's objective at
+    unit weights. Residuals and their Jacobian come from ``jax.jit(spec.log_loss)`` and
+    ``jax.jacfwd``, evaluated in float64 NumPy; starts are clipped into the box; tolerances 1e-15.
+    Returns ``(best OptimizeResult, residuals)`` with ``residuals(z)`` the NumPy residual function.
+    """
+    from scipy.optimize import least_squares
+
+    assert np.all(np.asarray(data.weights) == 1), "unit weights only"
+    log_inputs = tuple(np.asarray(a, dtype=np.float64) for a in data.log_inputs)
+    log_obs = np.asarray(data.log_obs, dtype=np.float64)
+    lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+    values, jacobian = _compiled_log_fit(spec.name)
+
+    def residuals(z):
+        return np.asarray(values(np.asarray(z, dtype=np.float64), log_inputs), dtype=np.float64) - log_obs
+
+    def jac(z):
+        return np.asarray(jacobian(np.asarray(z, dtype=np.float64), log_inputs), dtype=np.float64)
+
+    best = None
+    for start in np.atleast_2d(np.asarray(starts, dtype=np.float64)):
+        x0 = np.clip(start, lower, upper)
+        result = least_squares(residuals, x0, jac=jac, method="trf", loss="huber", f_scale=delta,
+                               bounds=(lower, upper), x_scale="jac", ftol=1e-15, xtol=1e-15, gtol=1e-15,
+                               max_nfev=max_nfev)
+        assert result.status > 0, result.message  # converged by a tolerance, not max_nfev
+        if best is None or result.cost < best.cost:
+            best = result
+    return best, residuals
+
+
+@functools.cache
+def _compiled_log_fit(law: str):
+    """log Lhat(z; inputs) and its Jacobian in z, jitted once per law (the data are arguments)."""
+    import jax
+
+    from distlaw.laws import LAWS
+
+    spec = LAWS[law]
+
+    def log_fit(z, log_inputs):
+        return spec.log_loss(spec.params_type(*z), *log_inputs)
+
+    return jax.jit(log_fit), jax.jit(jax.jacfwd(log_fit))
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's compute model and laws written out by hand, in natural form (plain NumPy; no
+# distlaw code): oracles for the planner.
+
+PAPER_N_CTX, PAPER_N_VOCAB, PAPER_RHO, PAPER_OMEGA = 4096.0, 32768.0, 128.0, 12.0
+
+
+def forward_flops_by_hand(n):
+    """Eq. 69: F(N) = 2N (1 + sigma1 n_ctx / N^(1/3) + sigma2 n_vocab / N^(2/3)),
+    sigma1 = (rho omega^2)^(-1/3), sigma2 = (rho / omega)^(1/3), omega = 12, rho = 128,
+    n_ctx = 4096, n_vocab = 32768."""
+    n = np.asarray(n, dtype=np.float64)
+    sigma1 = (PAPER_RHO * PAPER_OMEGA**2) ** (-1.0 / 3.0)
+    sigma2 = (PAPER_RHO / PAPER_OMEGA) ** (1.0 / 3.0)
+    return 2.0 * n * (1.0 + sigma1 * PAPER_N_CTX / np.cbrt(n) + sigma2 * PAPER_N_VOCAB / np.cbrt(n) ** 2)
+
+
+def distillation_flops_by_hand(n_s, d_s, n_t, d_t, delta_lgt, delta_pre):
+    """Eq. 9: C = 3 F(N_S) D_S + F(N_T) (delta_lgt D_S + delta_pre 3 D_T)."""
+    return (3.0 * forward_flops_by_hand(n_s) * d_s
+            + forward_flops_by_hand(n_t) * (delta_lgt * d_s + delta_pre * 3.0 * d_t))
+
+
+def supervised_loss_by_hand(p, n, d):
+    """Eq. 1, natural coefficients ``p``: L = E + (A / N^alpha + B / D^beta)^gamma."""
+    n, d = np.asarray(n, dtype=np.float64), np.asarray(d, dtype=np.float64)
+    return p["E"] + (p["A"] / n ** p["alpha"] + p["B"] / d ** p["beta"]) ** p["gamma"]
+
+
+def distillation_loss_by_hand(p, sup, n_s, d_s, l_t):
+    """Eq. 8, natural coefficients ``p`` (primed constants) and ``sup`` (Eq. 1, for Ltilde_S):
+
+    L_S = L_T + L_T^(-c0) (1 + (L_T / (Ltilde_S d1))^(1/f1))^(-c1 f1) (A/N_S^alpha + B/D_S^beta)^gamma.
+    """
+    l_sup = supervised_loss_by_hand(sup, n_s, d_s)
+    l_t = np.asarray(l_t, dtype=np.float64)
+    gap = (1.0 + (l_t / (l_sup * p["d1"])) ** (1.0 / p["f1"])) ** (-p["c1"] * p["f1"])
+    reducible = (p["A"] / np.asarray(n_s, dtype=np.float64) ** p["alpha"]
+                 + p["B"] / np.asarray(d_s, dtype=np.float64) ** p["beta"]) ** p["gamma"]
+    return l_t + l_t ** (-p["c0"]) * gap * reducible

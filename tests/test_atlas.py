@@ -16,7 +16,7 @@ import pytest
 
 from distlaw.cli import main
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
-from distlaw.sweep import SweepError, load_sweep
+from distlaw.atlas.sweep import SweepError, load_sweep
 
 SMALL = """
 law = "paper"
@@ -222,7 +222,7 @@ def test_plots_are_written(sweep_file, tmp_path, kind):
 
 @pytest.mark.slow
 def test_quantiles_from_a_bootstrapped_fit(tmp_path, capsys):
-    from distlaw.synthetic import distillation_table
+    from distlaw.laws.synthetic import distillation_table
 
     runs = tmp_path / "runs.csv"
     distillation_table(300, seed=3).to_csv(runs, index=False)
@@ -352,7 +352,7 @@ def test_compute_table_and_plan_options_reach_every_file(tmp_path):
     give the plan atlas exactly what `plan` gives for the same options; all of it is in the
     files' metadata, so another compute model is another atlas (refused in the same folder)."""
     import distlaw
-    from distlaw.compute import Architecture
+    from distlaw.laws.compute import Architecture
 
     base = ('law = "paper"\noutput = "out"\n[loss]\nstudent_params = {values = [3e8, 1e9]}\n'
             'student_tokens = {min = 1e9, max = 1e12, count = 4}\nteacher_params = {values = [2e9]}\n'
@@ -392,8 +392,8 @@ def test_the_chunk_layout_does_not_change_a_bit(tmp_path):
     tables computed inside the row program, XLA contracted the FLOPs columns' multiply-adds
     differently in the two programs, last bit off in 20% of the rows; benchmarks/README.md.)"""
     from distlaw import Atlas, build_atlas
-    from distlaw.atlas import numpy_loss_rows
-    from distlaw.plans import load_planning_laws
+    from distlaw.atlas.evaluate import numpy_loss_rows
+    from distlaw.planning.plans import load_planning_laws
 
     sorted_rows = ["student_params", "student_tokens", "teacher_params", "teacher_tokens"]
     frames = {}
@@ -418,8 +418,8 @@ def test_the_chunk_layout_does_not_change_a_bit_over_teacher_loss(tmp_path):
     """The same for an atlas over (N_S, D_S, L_T): 1,024-row chunks gather (they cut across D_S
     slices of 50 teacher losses), 2,000-row chunks (a whole partition) broadcast."""
     from distlaw import build_atlas
-    from distlaw.atlas import numpy_loss_rows
-    from distlaw.plans import load_planning_laws
+    from distlaw.atlas.evaluate import numpy_loss_rows
+    from distlaw.planning.plans import load_planning_laws
 
     body = """law = "paper"
 output = "out"

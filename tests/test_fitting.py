@@ -5,11 +5,12 @@ import json
 import numpy as np
 import pytest
 from conftest import FULL
-from reference import chinchilla_value_and_grad, scipy_multistart
+from reference import chinchilla_value_and_grad, scipy_huber_least_squares, scipy_multistart
 
-from distlaw import fitting, solver, starts
+from distlaw import fitting
+from distlaw.fitting import solver, starts
 from distlaw.laws import EPOCH_CHINCHILLA, LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
-from distlaw.synthetic import chinchilla_table, distillation_table
+from distlaw.laws.synthetic import chinchilla_table, distillation_table
 
 CHIN = LAWS["chinchilla"]
 SUP = LAWS["supervised"]
@@ -146,18 +147,89 @@ def test_group_fit_equals_separate_fits():
     assert together[1].natural["alpha"] == pytest.approx(0.3, abs=0.03)
 
 
-def test_bootstrap_intervals_are_reproducible_and_cover_the_point_fit():
-    frame = chinchilla_table(EPOCH_CHINCHILLA, 120, noise=0.01, seed=8)
+def _redrawn_fits(frame_args, n_tables, delta, starts_):
+    """Fits of ``n_tables`` tables with the same design and freshly drawn noise: the sampling
+    distribution of the estimator, known because the law and the noise are (optimizer space)."""
+    tables = [_data(CHIN, chinchilla_table(*frame_args, seed=1000 + k)) for k in range(n_tables)]
+    fits = fitting.fit_many(CHIN, fitting.stack_data(tables), starts_, delta=delta, identify=False)
+    assert not any(f.failed or f.stopped_early for f in fits)
+    return np.array([f.params for f in fits])
+
+
+BOOT_TABLE = (EPOCH_CHINCHILLA, 120, 0.01)  # coefficients, runs, noise (log loss)
+
+
+def test_bootstrap_is_reproducible_and_matches_a_scipy_resampling_reference():
+    """Oracles for the bootstrap of a Chinchilla table with known noise (optimizer space: logs of
+    E, A, B). (1) A plain reference on the same table, sharing no code with distlaw's bootstrap:
+    NumPy draws rows with replacement and SciPy least_squares (TRF, Huber loss) refits each
+    resample; the bootstraps' standard deviations and 90% interval widths agree within
+    [0.8, 1.25] (at 400 replicates each, two independent references differ by at most 0.86-1.14
+    on six tables: Monte Carlo error). (2) The spread of fits on 48 independently redrawn tables
+    (the estimator's real sampling distribution): the bootstrap's standard deviation estimates it
+    within a factor of 2. Plus: the same seed gives the same intervals, another seed others,
+    and every interval covers the point fit."""
+    delta, n_boot = 1e-3, 400
+    frame = chinchilla_table(*BOOT_TABLE, seed=8)
     data = _data(CHIN, frame)
-    point = fitting.fit(CHIN, data, delta=1e-3)
-    one = fitting.bootstrap(CHIN, data, point, 64, seed=3, delta=1e-3)
-    two = fitting.bootstrap(CHIN, data, point, 64, seed=3, delta=1e-3)
+    point = fitting.fit(CHIN, data, delta=delta)
+    one = fitting.bootstrap(CHIN, data, point, n_boot, seed=3, delta=delta)
+    two = fitting.bootstrap(CHIN, data, point, n_boot, seed=3, delta=delta)
     assert one.intervals == two.intervals
     np.testing.assert_array_equal(one.samples, two.samples)
-    assert one.samples.shape == (64, 5) and one.n_failed == 0
+    assert one.samples.shape == (n_boot, 5) and one.n_failed == 0
+    other = fitting.bootstrap(CHIN, data, point, n_boot, seed=4, delta=delta)
+    assert not np.array_equal(other.samples, one.samples)
     for name, (lo, hi) in one.intervals.items():
         assert lo < hi
         assert lo <= point.natural[name] <= hi, name
+
+    is_log = np.array([f.startswith("log_") for f in CHIN.fields])
+    ours = np.where(is_log, np.log(one.samples), one.samples)
+    # (1) NumPy resampling + SciPy least_squares.
+    rng = np.random.default_rng(100)
+    box = fitting.constraints(CHIN)
+    reference = []
+    for _ in range(n_boot):
+        rows = frame.iloc[rng.integers(0, len(frame), len(frame))]
+        result, _ = scipy_huber_least_squares(CHIN, _data(CHIN, rows), point.params[None], delta,
+                                              box.lower, box.upper)
+        reference.append(result.x)
+    reference = np.array(reference)
+
+    def width(x):
+        lo, hi = np.quantile(x, [0.05, 0.95], axis=0)
+        return hi - lo
+
+    sd_ratio = ours.std(axis=0, ddof=1) / reference.std(axis=0, ddof=1)
+    width_ratio = width(ours) / width(reference)
+    assert np.all((0.8 <= sd_ratio) & (sd_ratio <= 1.25)), sd_ratio
+    assert np.all((0.8 <= width_ratio) & (width_ratio <= 1.25)), width_ratio
+    # The intervals sit in the same place: centres within a quarter of the reference's width.
+    centre = lambda x: np.quantile(x, [0.05, 0.95], axis=0).mean(axis=0)  # noqa: E731
+    assert np.all(np.abs(centre(ours) - centre(reference)) <= 0.25 * width(reference))
+    # (2) The real sampling spread, from redrawn tables.
+    truth = np.asarray(CHIN.from_natural(EPOCH_CHINCHILLA))
+    redrawn = _redrawn_fits(BOOT_TABLE, 48, delta, np.array([truth, point.params]))
+    ratio = ours.std(axis=0, ddof=1) / redrawn.std(axis=0, ddof=1)
+    assert np.all((0.5 <= ratio) & (ratio <= 2.0)), ratio
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "distlaw's sandwich uses the IRLS weight min(1, delta/|r|) as the Huber curvature instead of "
+    "1{|r| <= delta}: at delta = 1e-3 and 1% noise its standard errors are 2.9-4.6x below the "
+    "spread of refits on redrawn tables (and of the bootstrap)"))
+def test_sandwich_standard_errors_match_the_spread_of_refits():
+    """Oracle: the standard deviation of fits on 48 redrawn tables (same design, fresh noise of
+    known size) is the estimator's sampling spread; ``Solution.std_errors`` (optimizer space)
+    claims to approximate it. Held to a factor of 2 either way."""
+    delta = 1e-3
+    point = fitting.fit(CHIN, _data(CHIN, chinchilla_table(*BOOT_TABLE, seed=8)), delta=delta)
+    truth = np.asarray(CHIN.from_natural(EPOCH_CHINCHILLA))
+    spread = _redrawn_fits(BOOT_TABLE, 48, delta, np.array([truth, point.params])).std(axis=0, ddof=1)
+    se = np.array([point.std_errors[name] for name in CHIN.natural_names])
+    ratio = se / spread
+    assert np.all((0.5 <= ratio) & (ratio <= 2.0)), ratio
 
 
 def test_bootstrap_weights_match_explicit_resample():

@@ -9,7 +9,7 @@ import pytest
 from distlaw import datasets
 from distlaw.cli import main
 from distlaw.errors import InputError
-from distlaw.isoflops import budget_minimum, isoflop, isoflop_minima
+from distlaw.fitting.isoflop import budget_minimum, isoflop, isoflop_minima
 
 # Hoffmann et al.'s Approach 3 coefficients: a Chinchilla law whose optimum is known in closed form.
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28

@@ -10,7 +10,6 @@ import distlaw
 from distlaw.cli import main
 from distlaw.errors import AtlasError, InputError
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
-from distlaw.lookup import AtlasLookup
 
 # Spacing close to the paper sweep's (x1.4 in N_S, x1.5 in the others), a few thousand rows.
 TEACHER_SIZES = """
@@ -142,7 +141,7 @@ def test_wrong_axes_columns_and_method_are_input_errors(sizes):
 
 
 def test_teacher_loss_axis_and_a_single_valued_axis(losses_atlas):
-    table = AtlasLookup(losses_atlas.path)
+    table = distlaw.Atlas(losses_atlas.path).lookup()
     assert list(table.axes) == ["student_params", "student_tokens", "teacher_loss"]
     points = _random_points(table.axes, 500, seed=2)
     found = table.lookup(**points)
@@ -166,7 +165,7 @@ def test_a_table_that_is_not_the_full_grid_is_refused(sizes_atlas, tmp_path):
         (partial / entry["path"]).write_bytes((sizes_atlas.path / entry["path"]).read_bytes())
     (partial / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(AtlasError, match="student_params.* 4 distinct values where the sweep's axis has 5"):
-        AtlasLookup(partial)
+        distlaw.Atlas(partial).lookup()
 
 
 def test_cli_prints_a_table_and_json(sizes_atlas, sizes, capsys):

@@ -5,11 +5,12 @@ import json
 import numpy as np
 import pytest
 from conftest import FULL
-from reference import slsqp_allocate
+from reference import (distillation_flops_by_hand, distillation_loss_by_hand, forward_flops_by_hand,
+                       slsqp_allocate)
 
 from distlaw import planning
 from distlaw.cli import main
-from distlaw.compute import SCENARIOS, Architecture, distillation_flops, forward_flops
+from distlaw.laws.compute import SCENARIOS, Architecture, distillation_flops, forward_flops
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
 
 SUP = LAWS["supervised"]
@@ -25,12 +26,39 @@ def test_forward_flops_reference():
     assert float(forward_flops(1e9, Architecture(six_nd=True))) == 2e9
 
 
-def test_distillation_flops_scenarios():
-    n_s, d_s, n_t, d_t = 1e9, 2e10, 3e9, 6e10
-    f_s, f_t = float(forward_flops(n_s)), float(forward_flops(n_t))
-    for s in SCENARIOS.values():
-        expected = 3 * f_s * d_s + f_t * (s.delta_lgt * d_s + s.delta_pre * 3 * d_t)
-        assert float(distillation_flops(n_s, d_s, n_t, d_t, s.delta_lgt, s.delta_pre)) == pytest.approx(expected)
+# Table 2 of the paper, written out: scenario -> (delta_lgt, delta_pre).
+TABLE_2 = {"best-case": (0.0, 0.0), "teacher-inference": (1.0, 0.0), "teacher-pretraining": (0.0, 1.0),
+           "pretraining-inference": (1.0, 1.0)}
+
+
+def test_forward_flops_match_eq_69_by_hand():
+    """F(N) against Eq. 69 with the paper's constants written out (reference.forward_flops_by_hand)."""
+    n = np.geomspace(1e6, 1e17, 23)
+    np.testing.assert_allclose(forward_flops(n), forward_flops_by_hand(n), rtol=1e-13)
+    # The hand formula itself against the spec's printed values (a check on the oracle).
+    np.testing.assert_allclose(forward_flops_by_hand([1e8, 1e9, 1e10]), [3.3377e8, 2.4544e9, 2.1750e10], rtol=5e-5)
+
+
+@pytest.mark.parametrize("scenario", sorted(TABLE_2))
+def test_distillation_flops_scenarios(scenario):
+    """Eq. 9 per scenario of Table 2 against the closed form computed by hand (NumPy only):
+    C = 3 F(N_S) D_S + F(N_T) (delta_lgt D_S + delta_pre 3 D_T)."""
+    delta_lgt, delta_pre = TABLE_2[scenario]
+    s = SCENARIOS[scenario]
+    assert (s.name, s.delta_lgt, s.delta_pre) == (scenario, delta_lgt, delta_pre)
+    rng = np.random.default_rng(7)
+    n_s, d_s, n_t, d_t = np.exp(rng.uniform(np.log(1e7), np.log(1e12), (4, 50)))
+    f_s, f_t = forward_flops_by_hand(n_s), forward_flops_by_hand(n_t)
+    by_hand = 3 * f_s * d_s + f_t * (delta_lgt * d_s + delta_pre * 3 * d_t)
+    got = distillation_flops(n_s, d_s, n_t, d_t, s.delta_lgt, s.delta_pre)
+    np.testing.assert_allclose(got, by_hand, rtol=1e-13)
+    # One point worked through: N_S = 1e9, D_S = 2e10, N_T = 3e9, D_T = 6e10.
+    f_1e9, f_3e9 = forward_flops_by_hand(1e9), forward_flops_by_hand(3e9)
+    expected = {"best-case": 3 * f_1e9 * 2e10, "teacher-inference": 3 * f_1e9 * 2e10 + f_3e9 * 2e10,
+                "teacher-pretraining": 3 * f_1e9 * 2e10 + 3 * f_3e9 * 6e10,
+                "pretraining-inference": 3 * f_1e9 * 2e10 + f_3e9 * (2e10 + 3 * 6e10)}[scenario]
+    got = float(distillation_flops(1e9, 2e10, 3e9, 6e10, s.delta_lgt, s.delta_pre))
+    assert got == pytest.approx(expected, rel=1e-13)
 
 
 def test_supervised_optimum_matches_chinchilla_closed_form():
@@ -185,14 +213,33 @@ def test_capacity_gap_curve_is_the_minimum_over_teacher_loss():
         assert float(l_t[i]) == pytest.approx(grid[np.argmin(dense)], abs=2e-4)
 
 
-def test_existing_teacher_spends_the_budget_on_student_tokens():
-    d_s, loss, on_bound = planning.existing_teacher(LAWS_PAPER, 1e9, 1e21, 2.0, 7e9, 1.0)
-    expected = 1e21 / (3 * float(forward_flops(1e9)) + float(forward_flops(7e9)))
-    assert float(d_s) == pytest.approx(expected, rel=1e-12)
-    assert not bool(on_bound)
-    direct = predict_loss(LAWS["distillation"], LAWS_PAPER.distillation, 1e9, expected, 2.0,
-                          supervised=LAWS_PAPER.supervised)
-    assert float(loss) == pytest.approx(float(direct), rel=1e-12)
+@pytest.mark.parametrize("n_s, budget, l_t, n_t, delta_lgt", [
+    (1e9, 1e21, 2.0, 7e9, 1.0), (3e8, 3e20, 2.3, 2e9, 0.25), (1e10, 1e23, 1.9, 7e10, 0.0),
+])  # fmt: skip
+def test_existing_teacher_spends_the_budget_on_the_best_student_tokens(n_s, budget, l_t, n_t, delta_lgt):
+    """Oracles by hand: the plan's FLOPs (Eq. 9 with the teacher's pretraining sunk, recomputed
+    in NumPy) are exactly the budget, and its D_S is the argmin of the distillation law (Eq. 8
+    written out in NumPy) over a fine grid of D_S along the budget line."""
+    plan = planning.existing_teacher(LAWS_PAPER, n_s, budget, l_t, n_t, delta_lgt)
+    d_s, loss, on_bound = (float(x) for x in plan)
+    assert not on_bound
+    spent = distillation_flops_by_hand(n_s, d_s, n_t, 0.0, delta_lgt, 0.0)
+    assert spent == pytest.approx(budget, rel=1e-12)
+    # Every D_S the budget affords, from 1e6 to D_max = C / (3 F(N_S) + delta_lgt F(N_T)).
+    d_max = budget / (3 * forward_flops_by_hand(n_s) + delta_lgt * forward_flops_by_hand(n_t))
+    grid = np.geomspace(1e6, d_max, 20001)
+    losses = distillation_loss_by_hand(PAPER_DISTILLATION, PAPER_SUPERVISED, n_s, grid, l_t)
+    assert d_s == pytest.approx(grid[np.argmin(losses)], rel=1e-12)
+    assert loss == pytest.approx(losses.min(), rel=1e-12)
+
+
+def test_existing_teacher_caps_student_tokens_at_the_bound():
+    """A budget beyond what 1e17 tokens use: D_S = 1e17 on its bound, and less than the budget spent."""
+    d_s, loss, on_bound = (float(x) for x in planning.existing_teacher(LAWS_PAPER, 1e9, 1e31, 2.0, 7e9, 1.0))
+    assert bool(on_bound) and d_s == pytest.approx(1e17, rel=1e-12)
+    assert distillation_flops_by_hand(1e9, d_s, 7e9, 0.0, 1.0, 0.0) < 1e31
+    by_hand = float(distillation_loss_by_hand(PAPER_DISTILLATION, PAPER_SUPERVISED, 1e9, 1e17, 2.0))
+    assert loss == pytest.approx(by_hand, rel=1e-12)
 
 
 def test_compute_to_reach_a_target():

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from distlaw.runs import ROW, SOURCE, RunTable, RunTableError, read_runs, write_table
+from distlaw.io.runs import ROW, SOURCE, RunTable, RunTableError, read_runs, write_table
 
 SUPERVISED = ("params", "tokens", "loss")
 
@@ -265,8 +265,8 @@ def test_runs_module_does_not_import_jax():
     # A fresh interpreter (conftest has loaded jax here); the package imports its API lazily.
     code = (
         "import sys\n"
-        "import distlaw.runs, distlaw.datasets\n"
-        "assert 'jax' not in sys.modules, 'distlaw.runs imported jax'\n"
+        "import distlaw.io.runs, distlaw.io.datasets\n"
+        "assert 'jax' not in sys.modules, 'distlaw.io.runs imported jax'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

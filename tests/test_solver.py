@@ -5,9 +5,10 @@ import jax
 import numpy as np
 import pytest
 
-from distlaw import fitting, solver, starts
+from distlaw import fitting
+from distlaw.fitting import solver, starts
 from distlaw.laws import EPOCH_CHINCHILLA, LAWS
-from distlaw.synthetic import chinchilla_table
+from distlaw.laws.synthetic import chinchilla_table
 
 CHIN = LAWS["chinchilla"]
 
@@ -15,7 +16,7 @@ CHIN = LAWS["chinchilla"]
 @pytest.mark.parametrize("k", [1, 2, 5, 9])
 def test_step_solve_matches_numpy(k):
     rng = np.random.default_rng(k)
-    solve = jax.jit(solver._solve_spd)
+    solve = jax.jit(solver.solve_spd)
     for _ in range(10):
         m = rng.normal(size=(k, k))
         system = m @ m.T + 1e-3 * np.eye(k)  # symmetric positive definite, as the damped step's

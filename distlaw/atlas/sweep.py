@@ -36,22 +36,20 @@ covers, so a folder written under one compute model is never resumed under anoth
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import tomllib
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, SweepError
+from ..errors import SweepError
+from ..laws.catalog import PLAN_SCENARIOS, Architecture
 
 LOSS_AXES_TEACHER_SIZE = ("student_params", "student_tokens", "teacher_params", "teacher_tokens")
 LOSS_AXES_TEACHER_LOSS = ("student_params", "student_tokens", "teacher_loss")
 PLAN_AXES = ("student_params", "budget")
-SCENARIO_NAMES = ("supervised", "best-case", "teacher-inference", "teacher-pretraining", "pretraining-inference")
 _TOP_KEYS = {"law", "output", "chunk_rows", "loss", "plan", "compute"}
-# [compute] key -> (distlaw.compute.Architecture field, type check, what the message asks for)
+# [compute] key -> (distlaw.laws.catalog.Architecture field, type check, what the message asks for)
 _COMPUTE_KEYS = {
     "six_nd": ("six_nd", lambda v: isinstance(v, bool), "true or false"),
     "n_ctx": ("n_ctx", lambda v: _positive_number(v), "a positive number"),
@@ -78,15 +76,8 @@ class Sweep:
     logit_cost: float = 1.0  # [plan]: share of a teacher forward pass paid per distillation token
 
     def architecture(self):
-        """The :class:`distlaw.compute.Architecture` of the ``[compute]`` table (the paper's by default)."""
-        from .compute import Architecture
-
+        """The :class:`distlaw.laws.catalog.Architecture` of the ``[compute]`` table (the paper's by default)."""
         return Architecture(**self.compute)
-
-    @property
-    def digest(self) -> str:
-        """sha256 of the definition (canonical JSON): identifies what a folder holds."""
-        return hashlib.sha256(json.dumps(self.definition, sort_keys=True).encode()).hexdigest()
 
 
 def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
@@ -136,13 +127,13 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
         if not (_positive_number(logit_cost, zero=True) and logit_cost <= 1):
             raise SweepError(f"{path}: key 'plan.logit_cost' must be a number in [0, 1], got {logit_cost!r}")
         plan_axes = {name: parse_axis(path, f"plan.{name}", table.get(name)) for name in PLAN_AXES}
-        scenarios = table.get("scenarios", SCENARIO_NAMES)
+        scenarios = table.get("scenarios", PLAN_SCENARIOS)
         # One name is one scenario (iterating a string would give its letters).
         scenarios = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)
-        bad = [s for s in scenarios if s not in SCENARIO_NAMES]
+        bad = [s for s in scenarios if s not in PLAN_SCENARIOS]
         if bad or not scenarios:
             raise SweepError(f"{path}: key 'plan.scenarios': unknown scenario {bad[0] if bad else '(none)'!r} "
-                             f"(known: {', '.join(SCENARIO_NAMES)})")
+                             f"(known: {', '.join(PLAN_SCENARIOS)})")
     quantiles = tuple(definition.get("loss", {}).get("quantiles", ()))
     compute = parse_compute(path, definition.get("compute", {}))
     return Sweep(path, law, out, chunk_rows, loss_axes, plan_axes, scenarios, definition, quantiles, compute,
@@ -155,7 +146,7 @@ def _positive_number(value, zero: bool = False) -> bool:
 
 
 def parse_compute(path, table) -> dict:
-    """The ``[compute]`` table -> :class:`distlaw.compute.Architecture` keyword arguments, every key
+    """The ``[compute]`` table -> :class:`distlaw.laws.catalog.Architecture` keyword arguments, every key
     checked (``path`` names the source in messages). Public: readers of an atlas rebuild its
     compute model from the sweep definition its manifest records."""
     _no_extra(path, "compute", table, set(_COMPUTE_KEYS))
@@ -211,24 +202,3 @@ def parse_axis(path, key, spec) -> np.ndarray:
     if not np.all(np.isfinite(axis)) or np.any(axis <= 0):
         raise SweepError(f"{path}: key {key!r}: values must be positive and finite")
     return axis
-
-
-def parse_values(text: str, what: str) -> list[float]:
-    """``3e8,1e9`` (a list) or ``1e20:1e25:11`` (11 log-spaced values, ends included).
-
-    ``what`` names the option or key the text came from, for the error message
-    (:class:`~distlaw.errors.InputError`).
-    """
-    try:
-        if ":" in text:
-            lo, hi, count = text.split(":")
-            count = int(count)
-            if count < 1 or float(lo) <= 0 or float(hi) <= 0:
-                raise ValueError
-            return [float(v) for v in np.geomspace(float(lo), float(hi), count)]
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{what} {text!r}: expected a list like 3e8,1e9 or a range like 1e20:1e25:11") from None
-    if not values or any(v <= 0 or not np.isfinite(v) for v in values):
-        raise InputError(f"{what} {text!r}: values must be positive and finite")
-    return values

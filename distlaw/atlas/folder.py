@@ -18,7 +18,10 @@ import json
 import time
 from pathlib import Path
 
-from .errors import AtlasError, FitFileError, InputError, SweepError
+from ..errors import AtlasError, FitFileError, InputError, SweepError
+from ..io.fitfile import finite_or_none
+from ..laws.precision import float64
+from .lookup import AtlasLookup
 
 
 def join_processes(index: int = 0, count: int = 1, distributed: bool = False,
@@ -45,17 +48,34 @@ def join_processes(index: int = 0, count: int = 1, distributed: bool = False,
 
 
 def atlas_sizes(sweep) -> dict[str, tuple[int, int]]:
-    """``{table: (rows, columns)}`` a sweep (a path or :class:`~distlaw.sweep.Sweep`) would write."""
-    from .atlas_io import loss_plan_sizes
+    """``{table: (rows, columns)}`` a sweep (a path or :class:`~distlaw.atlas.sweep.Sweep`) would write."""
+    from .write import loss_plan_sizes
 
     return loss_plan_sizes(_as_sweep(sweep))
+
+
+def atlas_estimate(sweep, output: str | Path | None = None) -> dict:
+    """What a sweep would write, before writing it (``distlaw atlas --dry-run``).
+
+    Returns ``{"output": folder, "tables": {table: {"rows", "columns", "max_bytes", "seconds"}}}``:
+    ``max_bytes`` bounds the size before compression (8 bytes a value; zstd typically halves
+    it), ``seconds`` is the time at the nominal rate measured on 2 CPU cores
+    (``NOMINAL_ROWS_PER_SECOND``, benchmarks/README.md).
+    """
+    from .write import NOMINAL_ROWS_PER_SECOND
+
+    sweep = _as_sweep(sweep, output)
+    tables = {name: {"rows": rows, "columns": columns, "max_bytes": rows * columns * 8,
+                     "seconds": rows / NOMINAL_ROWS_PER_SECOND}
+              for name, (rows, columns) in atlas_sizes(sweep).items()}
+    return {"output": sweep.output, "tables": tables}
 
 
 def bootstrap_samples(record: dict, source: str):
     """A distillation fit's bootstrap replicates in optimizer form, ``[B, 9]`` (for quantiles)."""
     import numpy as np
 
-    from .laws import LAWS
+    from ..laws.registry import LAWS
 
     stored = record.get("bootstrap_samples")
     if not stored:
@@ -66,6 +86,7 @@ def bootstrap_samples(record: dict, source: str):
                      for row in stored["values"]])
 
 
+@float64
 def build_atlas(
     sweep,
     *,
@@ -84,19 +105,10 @@ def build_atlas(
     Raises:
       SweepError, FitFileError, AtlasError (a folder holding another sweep's atlas).
     """
-    from .atlas_io import (
-        atlas_metadata,
-        prepare_folder,
-        write_contours,
-        write_loss_atlas,
-        write_manifest,
-        write_plan_atlas,
-    )
-    from .fitfile import load_fit
-    from .laws import require_x64
-    from .plans import load_planning_laws
+    from .write import atlas_metadata, prepare_folder, write_contours, write_loss_atlas, write_manifest, write_plan_atlas
+    from ..io.fitfile import load_fit
+    from ..planning.plans import load_planning_laws
 
-    require_x64()
     sweep = _as_sweep(sweep, output)
     record = load_fit(sweep.law, law="distillation")
     laws = load_planning_laws(sweep.law, sweep.architecture(), where=f"{sweep.path}: key 'law' =")
@@ -121,7 +133,7 @@ def build_atlas(
 
 def _check_teacher_losses(sweep, laws) -> None:
     """A teacher's loss must exceed the supervised law's irreducible E: no model reaches E."""
-    from .plans import require_reachable_teacher_loss
+    from ..planning.plans import require_reachable_teacher_loss
 
     if sweep.loss_axes is not None and "teacher_loss" in sweep.loss_axes:
         require_reachable_teacher_loss(laws, float(min(sweep.loss_axes["teacher_loss"])),
@@ -216,7 +228,6 @@ class Atlas:
     def lookup(self, columns: list[str] | None = None):
         """The loss table loaded as dense grids, for lookups anywhere inside them
         (:class:`distlaw.lookup.AtlasLookup`; ``columns`` limits what is loaded)."""
-        from .lookup import AtlasLookup
 
         return AtlasLookup(self, columns=columns)
 
@@ -273,3 +284,26 @@ def _load_json(path: Path) -> dict:
         raise AtlasError(f"{path}: not an atlas manifest (no 'tables')")
     return manifest
 
+
+def query_records(atlas, *, student_params, student_tokens, teacher_params=None, teacher_tokens=None,
+                  teacher_loss=None, columns: list[str] | None = None, method: str = "cubic") -> list[dict]:
+    """``distlaw query``: the cartesian product of the value lists given, looked up; JSON-ready rows.
+
+    Each argument is a list of values (None: not given); every combination is one point, the
+    last axis varying fastest. Non-finite results come back as None.
+    """
+    import numpy as np
+
+    given = {"student_params": student_params, "student_tokens": student_tokens, "teacher_params": teacher_params,
+             "teacher_tokens": teacher_tokens, "teacher_loss": teacher_loss}
+    given = {name: np.asarray(values, dtype=np.float64) for name, values in given.items() if values is not None}
+    if columns is not None:
+        # Load only what is asked: the paper atlas's 2.1M points cost 16 MB and a read per column.
+        asked, columns = columns, [c for c in columns if c not in given]
+        if not columns:
+            raise InputError(f"columns {', '.join(asked) or '(none)'}: only the query's own axes; name a column "
+                             "to look up (or none for all)")
+    table = Atlas(atlas).lookup(columns=columns)
+    mesh = np.meshgrid(*given.values(), indexing="ij")
+    frame = table.lookup(**{name: m.ravel() for name, m in zip(given, mesh, strict=True)}, method=method)
+    return [finite_or_none({k: float(v) for k, v in row.items()}) for row in frame.to_dict(orient="records")]

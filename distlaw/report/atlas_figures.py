@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import AtlasError, InputError
+from ..errors import AtlasError, InputError
 
 KINDS = ("contours", "capacity-gap", "budget-split")
 
@@ -32,7 +32,7 @@ def _pyplot():
 
 
 def _read(atlas: Path, table: str) -> pd.DataFrame:
-    from .atlases import Atlas
+    from ..atlas.folder import Atlas
 
     opened = Atlas(atlas)
     if table not in opened.tables or opened.rows(table) == 0:
@@ -57,10 +57,10 @@ def plot(atlas: str | Path, kind: str, output: str | Path, student_params: float
 
 def _ordered(names) -> list[str]:
     """Scenarios in the paper's order (partitions read back alphabetically)."""
-    from .sweep import SCENARIO_NAMES
+    from ..laws.catalog import PLAN_SCENARIOS
 
     present = set(names)
-    return [n for n in SCENARIO_NAMES if n in present]
+    return [n for n in PLAN_SCENARIOS if n in present]
 
 
 def _contours(plt, atlas, _):

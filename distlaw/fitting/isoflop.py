@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["IsoflopResult", "budget_minimum", "fit_power_laws", "isoflop", "isoflop_minima"]
 
@@ -275,7 +275,7 @@ class IsoflopResult:
 
     def save(self, path: str | Path) -> Path:
         """Write :attr:`record` as JSON, atomically (a reader never sees half a file)."""
-        from .fitfile import write_json
+        from ..io.fitfile import write_json
 
         write_json(self.record, path)
         return Path(path)
@@ -298,8 +298,8 @@ def isoflop(runs, *, where: str | None = None, column_map: Mapping[str, str] | N
       InputError: unreadable or invalid tables (:class:`~distlaw.runs.RunTableError`), neither
         ``flops`` nor ``tokens``, or fewer than 2 budgets with an interior minimum.
     """
-    from . import __version__
-    from .runs import RunTableError, read_runs
+    from ..version import __version__
+    from ..io.runs import RunTableError, read_runs
 
     table = read_runs(runs, required=("params", "loss"), optional=("flops", "tokens"), column_map=column_map,
                       where=where, derive_tokens=False)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
+from .registry import LAWS, predict_loss
 
-# Non-embedding size ladder of the paper's experiments (spec section 5), in parameters.
+from .catalog import LAW_INFO, PAPER_DISTILLATION, PAPER_SUPERVISED, SYNTHETIC
+
+# Non-embedding size ladder of the paper's experiments (Section 5 and Appendix of Busbridge et al.), in parameters.
 PAPER_SIZES = np.array([
     143e6, 198e6, 266e6, 340e6, 435e6, 546e6, 664e6, 810e6, 975e6, 1.15e9, 1.35e9, 1.59e9,
     1.82e9, 2.1e9, 2.41e9, 2.72e9, 3.08e9, 3.48e9, 3.87e9, 4.82e9, 5.31e9, 5.87e9, 6.48e9,
@@ -50,7 +52,7 @@ def distillation_table(
     distillation=PAPER_DISTILLATION,
     supervised=PAPER_SUPERVISED,
 ):
-    """Distillation runs following the paper's three protocols (spec section 5).
+    """Distillation runs following the paper's three protocols (Section 5 and Appendix of Busbridge et al.).
 
     Columns ``student_params, student_tokens, teacher_params, teacher_tokens, teacher_loss,
     student_loss, protocol``. Teachers are fixed-M (20 to 320 tokens per parameter) or IsoFLOP;
@@ -97,3 +99,20 @@ def distillation_table(
         "teacher_tokens": d_t, "teacher_loss": l_t, "student_loss": l_s,
         "protocol": runs[:, 4].astype(str),
     })  # fmt: skip
+
+
+def generate(law: str, n_runs: int = 240, noise: float | None = None, seed: int = 0) -> pd.DataFrame:
+    """A synthetic run table for ``law`` (``chinchilla``, ``supervised``, ``distillation``).
+
+    Drawn from the law's published preset (:data:`distlaw.laws.catalog.SYNTHETIC`: Epoch's
+    Chinchilla fit, Table 6 of the paper) with that law's default ``noise`` unless one is given.
+    """
+    from ..errors import InputError
+
+    if law not in SYNTHETIC:
+        raise InputError(f"law {law!r}: synthetic tables exist for {', '.join(SYNTHETIC)}", argument="law")
+    preset, default_noise = SYNTHETIC[law]
+    noise = default_noise if noise is None else noise
+    if LAW_INFO[law].needs_supervised:
+        return distillation_table(n_runs=n_runs, noise=noise, seed=seed)
+    return chinchilla_table(LAW_INFO[law].presets[preset], n_runs=n_runs, noise=noise, seed=seed)

@@ -16,8 +16,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import DistlawError, InputError
+from ..errors import DistlawError, InputError
+from .parser import build_parser, flag
 from .runtime import configure_jax, configured, restore_jax
 
 
@@ -64,8 +64,8 @@ def _parse_bounds(items) -> dict[str, tuple]:
 
 def cmd_fit(args) -> int:
     configure_jax()
-    from .api import ScalingLaw
-    from .laws import get_law
+    from ..fitting.scaling_law import ScalingLaw
+    from ..laws.registry import get_law
 
     spec = get_law(args.law)
     law = ScalingLaw(args.law, huber_delta=args.huber_delta, residuals=args.residuals,
@@ -141,11 +141,11 @@ def _print_summary(spec, record, elapsed) -> None:
 
 def cmd_predict(args) -> int:
     configure_jax()
-    from .api import FitReport
-    from .laws import get_law
-    from .runs import read_runs, write_table
+    from ..fitting.scaling_law import FitResult
+    from ..laws.registry import get_law
+    from ..io.runs import read_runs, write_table
 
-    report = FitReport.load(args.fit)
+    report = FitResult.load(args.fit)
     spec = get_law(report.law)
     table = read_runs(args.runs, required=spec.input_columns,
                       column_map=_parse_assignments(args.map, "--map"), where=args.where)
@@ -157,18 +157,11 @@ def cmd_predict(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .laws import LAWS
-    from .runs import write_table
-    from .synthetic import chinchilla_table, distillation_table
-
     configure_jax()
-    if args.kind == "distillation":
-        noise = 0.003 if args.noise is None else args.noise
-        frame = distillation_table(n_runs=args.runs, noise=noise, seed=args.seed)
-    else:
-        coefficients = LAWS["chinchilla"].presets["epoch"] if args.kind == "chinchilla" else LAWS["supervised"].presets["paper"]
-        noise = 0.01 if args.noise is None else args.noise
-        frame = chinchilla_table(coefficients, n_runs=args.runs, noise=noise, seed=args.seed)
+    from ..io.runs import write_table
+    from ..laws.synthetic import generate
+
+    frame = generate(args.kind, n_runs=args.runs, noise=args.noise, seed=args.seed)
     write_table(frame, args.output)
     print(f"wrote {len(frame)} synthetic {args.kind} runs to {args.output}")
     return 0
@@ -192,8 +185,8 @@ def cmd_demo(args) -> int:
         code = main(step)
         if code:
             return code
-    from .fitfile import load_fit
-    from .laws import LAWS
+    from ..io.fitfile import load_fit
+    from ..laws.registry import LAWS
 
     print("\nrecovered against published (Table 6):")
     for law, path in (("supervised", "supervised_fit.json"), ("distillation", "distillation_fit.json")):
@@ -208,13 +201,13 @@ def cmd_plan(args) -> int:
     configure_jax()
     import json
 
-    from .compute import Architecture
-    from .plans import plan_records
-    from .sweep import parse_values
+    from ..laws.compute import Architecture
+    from ..io.values import parse_values
+    from ..planning.plans import plan_records
 
     arch = Architecture(n_ctx=args.n_ctx, n_vocab=args.n_vocab, rho=args.aspect_ratio, six_nd=args.six_nd)
-    budgets = parse_values(args.budget, "--budget")
-    rows = plan_records(parse_values(args.student_params, "--student-params"), budgets, fit=args.fit,
+    budgets = parse_values(args.budget, "budgets")
+    rows = plan_records(parse_values(args.student_params, "student_params"), budgets, fit=args.fit,
                         scenarios=args.scenario, arch=arch, students=args.students, logit_cost=args.logit_cost,
                         teacher_loss=args.teacher_loss, teacher_params=args.teacher_params,
                         teacher_tokens=args.teacher_tokens)
@@ -264,7 +257,7 @@ def _print_plan(rows: list[dict], budgets: list[float]) -> None:
 
 
 def cmd_isoflop(args) -> int:
-    from .isoflops import isoflop
+    from ..fitting.isoflop import isoflop
 
     result = isoflop(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
                      bootstrap=args.bootstrap, seed=args.seed, ci=args.ci)
@@ -295,20 +288,16 @@ def cmd_isoflop(args) -> int:
 
 def cmd_atlas(args) -> int:
     configure_jax()
-    from .atlases import atlas_sizes, build_atlas, join_processes
+    from ..atlas.folder import atlas_estimate, build_atlas, join_processes
 
     # First: jax.distributed must start before any JAX computation.
     process = join_processes(args.process_index, args.process_count, args.distributed, args.coordinator)
     if args.dry_run:
-        from .atlas_io import NOMINAL_ROWS_PER_SECOND
-        from .sweep import load_sweep
-
-        sweep = load_sweep(args.sweep, output=args.output)
-        for name, (rows, columns) in atlas_sizes(sweep).items():
-            # Upper bound: 8 bytes a value before compression (zstd typically halves it).
-            print(f"{name} atlas: {rows:,} rows x {columns} columns, at most {rows * columns * 8 / 1e9:.2f} GB "
-                  f"uncompressed, about {rows / NOMINAL_ROWS_PER_SECOND:.0f}s on 2 CPU cores")
-        print(f"output: {sweep.output}")
+        estimate = atlas_estimate(args.sweep, output=args.output)
+        for name, size in estimate["tables"].items():
+            print(f"{name} atlas: {size['rows']:,} rows x {size['columns']} columns, at most "
+                  f"{size['max_bytes'] / 1e9:.2f} GB uncompressed, about {size['seconds']:.0f}s on 2 CPU cores")
+        print(f"output: {estimate['output']}")
         return 0
     atlas = build_atlas(args.sweep, output=args.output, progress=args.progress or None, process=process)
     for note in atlas.notes:
@@ -322,7 +311,7 @@ def cmd_atlas(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .plots import plot
+    from ..report.atlas_figures import plot
 
     path = plot(args.atlas, args.kind, args.output, student_params=args.student_params)
     print(f"wrote {path}")
@@ -332,15 +321,15 @@ def cmd_plot(args) -> int:
 def cmd_query(args) -> int:
     import json
 
-    from .lookup import query_records
-    from .sweep import parse_values
+    from ..atlas.folder import query_records
+    from ..io.values import parse_values
 
     if args.teacher_loss is not None and (args.teacher_params is not None or args.teacher_tokens is not None):
         raise UsageError("give --teacher-params and --teacher-tokens, or --teacher-loss, not both")
     points = {}
     for name in ("student_params", "student_tokens", "teacher_params", "teacher_tokens", "teacher_loss"):
         text = getattr(args, name)
-        points[name] = None if text is None else parse_values(text, "--" + name.replace("_", "-"))
+        points[name] = None if text is None else parse_values(text, name)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     rows = query_records(args.atlas, **points, columns=columns, method=args.method)
     if args.json:
@@ -355,138 +344,17 @@ def cmd_query(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distlaw", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"distlaw {__version__}")
-    parser.add_argument("--debug", action="store_true", help="on an unexpected error, show the full traceback")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def table_options(p):
-        p.add_argument("runs", nargs="+", help="run tables: CSV, Parquet, JSON Lines files or folders")
-        p.add_argument("--map", action="append", metavar="CANONICAL=SOURCE",
-                       help="rename a column of a foreign log, e.g. params='Model Size'")
-        p.add_argument("--where", metavar="EXPR", help="keep the rows matching a pandas query")
-
-    fit = sub.add_parser("fit", help="fit a law to run tables")
-    table_options(fit)
-    fit.add_argument("--law", required=True, choices=["chinchilla", "supervised", "distillation", "data_constrained"])
-    fit.add_argument("-o", "--output", required=True, metavar="FIT.json")
-    fit.add_argument("--huber-delta", type=float, default=1e-4,
-                     help="Huber delta on the residuals (paper: 1e-4; inf: least squares)")
-    fit.add_argument("--max-iterations", type=int, metavar="N",
-                     help="iteration limit of each start (default 400; FIT.json 'stopped_early' says when it bit)")
-    fit.add_argument("--residuals", choices=["log", "linear"], default="log",
-                     help="log Lhat - log L (default, the paper's) or Lhat - L (curve_fit on the loss)")
-    fit.add_argument("--starts", help="'paper' (the paper's grid), N (distlaw's design of N), or a CSV of starts")
-    fit.add_argument("--seed", type=int, default=0, help="seed of the start design and the bootstrap")
-    fit.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a coefficient fixed")
-    fit.add_argument("--tie", action="append", metavar="NAME=OTHER",
-                     help="fit one shared value for two coefficients, e.g. beta=alpha (repeatable)")
-    fit.add_argument("--bounds", action="append", metavar="NAME=LO:HI",
-                     help="override a coefficient's box in natural form (LO: or :HI for one side; repeatable)")
-    fit.add_argument("--bootstrap", type=int, metavar="B", help="B bootstrap resamples for intervals")
-    fit.add_argument("--ci", type=float, default=0.9, help="interval coverage (default 0.9)")
-    fit.add_argument("--holdout", metavar="EXPR", help="fit on the other runs, report error on these")
-    fit.add_argument("--group-by", metavar="COL[,COL]", help="fit every group in one batched call")
-    fit.add_argument("--warm-start", metavar="OLD.json", help="also start from an earlier fit")
-    fit.add_argument("--supervised", metavar="FIT.json|paper",
-                     help="supervised law for Ltilde_S (required with --law distillation): a supervised "
-                          "or chinchilla FIT.json, paper (Table 6), or a table of supervised runs to fit first")
-    fit.set_defaults(func=cmd_fit)
-
-    predict = sub.add_parser("predict", help="add a predicted_loss column to run tables")
-    predict.add_argument("fit", metavar="FIT.json", help="a fit file or a preset (paper)")
-    table_options(predict)
-    predict.add_argument("-o", "--output", required=True, metavar="OUT")
-    predict.set_defaults(func=cmd_predict)
-
-    generate = sub.add_parser("generate", help="write a synthetic run table drawn from a published law")
-    generate.add_argument("kind", choices=["chinchilla", "supervised", "distillation"])
-    generate.add_argument("-o", "--output", required=True)
-    generate.add_argument("--runs", type=int, default=240)
-    generate.add_argument("--noise", type=float,
-                          help="standard deviation of the log loss noise (default 0.01; 0.003 for distillation, "
-                               "at 0.01 its weak-to-strong extrapolation is no longer pinned down)")
-    generate.add_argument("--seed", type=int, default=0)
-    generate.set_defaults(func=cmd_generate)
-
-    isoflop = sub.add_parser("isoflop", help="compute-optimal exponents from isoFLOP minima (Chinchilla's "
-                                             "Approach 2, Akima argmin as in Porian et al.)")
-    table_options(isoflop)
-    isoflop.add_argument("--bootstrap", type=int, default=1000, metavar="B",
-                         help="resamples of the budgets for the intervals (default 1000; 0 for none)")
-    isoflop.add_argument("--seed", type=int, default=0, help="seed of the budget resampling")
-    isoflop.add_argument("--ci", type=float, default=0.9, help="interval coverage (default 0.9)")
-    isoflop.add_argument("-o", "--output", metavar="OUT.json", help="write the minima and exponents as JSON")
-    isoflop.set_defaults(func=cmd_isoflop)
-
-    plan = sub.add_parser("plan", help="compute-optimal allocation: distill or train, how big a teacher, "
-                                       "how many tokens")
-    plan.add_argument("--student-params", required=True, help="N_S: list (3e8,1e9) or range (1e8:1e10:5)")
-    plan.add_argument("--budget", required=True, help="C in FLOPs: list or range (1e20:1e25:11)")
-    plan.add_argument("--scenario", default="all",
-                      choices=["all", "supervised", "best-case", "teacher-inference", "teacher-pretraining",
-                               "pretraining-inference"])
-    plan.add_argument("--fit", default="paper", help="a distillation FIT.json, or paper (default)")
-    plan.add_argument("--students", type=float, default=1.0,
-                      help="students sharing the teacher's pretraining (delta_pre = 1/k)")
-    plan.add_argument("--logit-cost", type=float, default=1.0,
-                      help="delta_lgt of the scenarios that pay for logits: 1 = a forward pass per student "
-                           "token; less for cached or quantized logits")
-    plan.add_argument("--teacher-params", type=float, help="an existing teacher's size N_T (adds existing-teacher rows)")
-    plan.add_argument("--teacher-tokens", type=float, help="an existing teacher's tokens D_T")
-    plan.add_argument("--teacher-loss", type=float, help="an existing teacher's measured loss L_T")
-    plan.add_argument("--json", action="store_true", help="a JSON array, one object per problem")
-    plan.add_argument("--six-nd", action="store_true", help="F(N) = 2N (the 6ND rule) instead of Eq. 69")
-    plan.add_argument("--n-ctx", type=float, default=4096.0, help="context length for F(N)")
-    plan.add_argument("--n-vocab", type=float, default=32768.0, help="vocabulary size for F(N)")
-    plan.add_argument("--aspect-ratio", type=float, default=128.0, help="d_model / n_layers for F(N)")
-    plan.set_defaults(func=cmd_plan)
-
-    atlas = sub.add_parser("atlas", help="evaluate a sweep's grids into partitioned Parquet (resumable)")
-    atlas.add_argument("sweep", help="a sweep file (TOML), e.g. sweeps/paper.toml")
-    atlas.add_argument("-o", "--output", help="output folder (default: the sweep's 'output' key)")
-    atlas.add_argument("--dry-run", action="store_true", help="print rows, bytes and time; write nothing")
-    atlas.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
-    atlas.add_argument("--distributed", action="store_true",
-                       help="join a jax.distributed cluster; each process writes its share of the files")
-    atlas.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed: process 0's address")
-    atlas.add_argument("--process-index", type=int, default=0, help="this process's share (with --process-count)")
-    atlas.add_argument("--process-count", type=int, default=1, help="processes splitting the atlas")
-    atlas.set_defaults(func=cmd_atlas)
-
-    query = sub.add_parser("query", help="look up every column of an atlas's loss table at points inside its grid "
-                                         "(interpolated in log space)",
-                           epilog="The points are the cartesian product of the lists given (every combination, the "
-                                  "last axis varying fastest); a point outside the grid is refused (no extrapolation).")
-    query.add_argument("atlas", help="an atlas folder written by `distlaw atlas`")
-    query.add_argument("--student-params", required=True, help="N_S: list (3e8,1e9) or range (1e8:1e10:5)")
-    query.add_argument("--student-tokens", required=True, help="D_S: list or range")
-    query.add_argument("--teacher-params", help="N_T: list or range (atlases over teacher sizes)")
-    query.add_argument("--teacher-tokens", help="D_T: list or range (atlases over teacher sizes)")
-    query.add_argument("--teacher-loss", help="L_T: list or range (atlases over teacher loss)")
-    query.add_argument("--columns", metavar="A,B", help="columns to return (default: all)")
-    query.add_argument("--method", choices=["cubic", "linear"], default="cubic",
-                       help="tensor-product cubic spline (default; 2e-5 relative on the paper atlas) or "
-                            "multilinear (7e-4, 10x faster)")
-    query.add_argument("--json", action="store_true", help="a JSON array, one object per point")
-    query.set_defaults(func=cmd_query)
-
-    plot = sub.add_parser("plot", help="draw an atlas: contours, capacity-gap or budget-split (PNG)")
-    plot.add_argument("atlas", help="an atlas folder written by `distlaw atlas`")
-    plot.add_argument("--kind", required=True, choices=["contours", "capacity-gap", "budget-split"])
-    plot.add_argument("-o", "--output", required=True, metavar="FIG.png")
-    plot.add_argument("--student-params", type=float, help="student size for budget-split (nearest in the atlas)")
-    plot.set_defaults(func=cmd_plot)
-
-    demo = sub.add_parser("demo", help="the built-in default: fit tables drawn from the paper's laws")
-    demo.add_argument("-o", "--output", default="distlaw-demo", help="folder for tables and fits")
-    demo.set_defaults(func=cmd_demo)
-    return parser
+def error_line(err: DistlawError) -> str:
+    """The one line a library error becomes: the API's argument name shown as this CLI's flag."""
+    message = str(err)
+    argument = getattr(err, "argument", None)
+    if argument and message.startswith(argument):
+        message = flag(argument) + message[len(argument):]
+    return f"distlaw: error: {message}"
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.modules[__name__], __doc__.splitlines()[0])
     args = parser.parse_args(argv)
     outermost = not configured()  # `distlaw demo` calls main again for each step
     try:
@@ -498,7 +366,7 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except DistlawError as err:
-        print(f"distlaw: error: {err}", file=sys.stderr)
+        print(error_line(err), file=sys.stderr)
         return 2
     except OSError as err:  # a folder that cannot be created, a file that cannot be written
         where = f"{err.filename}: " if getattr(err, "filename", None) else ""

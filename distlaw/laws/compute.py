@@ -10,37 +10,19 @@ Total compute of distillation (Eq. 9), in FLOPs:
     C = 3 F(N_S) D_S + F(N_T) (delta_lgt D_S + delta_pre 3 D_T),   deltas in [0, 1]
 
 Supervised training of one model costs 3 F(N) D. With ``Architecture(six_nd=True)``,
-F(N) = 2N: the common ``6ND`` rule.
+F(N) = 2N: the common ``6ND`` rule. The settings (:class:`Architecture`) and the scenarios of
+Table 2 (:data:`SCENARIOS`) are plain data in :mod:`distlaw.laws.catalog`.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax.numpy as jnp
 
-from .errors import InputError
+from ..errors import InputError
+from .catalog import PAPER_ARCHITECTURE, SCENARIOS, Architecture, Scenario
 
-
-class Architecture(NamedTuple):
-    """Per-architecture settings of F(N); the paper's values are the defaults.
-
-    Attributes:
-      n_ctx: context length (tokens).
-      n_vocab: vocabulary size (the paper prints 32168 once; its Table 13 needs 32768).
-      rho: aspect ratio d_model / n_layers.
-      omega: FFN width ratio term of the paper's parameter count (12).
-      six_nd: use F(N) = 2N (the ``6ND`` rule) instead of Eq. 69.
-    """
-
-    n_ctx: float = 4096.0
-    n_vocab: float = 32768.0
-    rho: float = 128.0
-    omega: float = 12.0
-    six_nd: bool = False
-
-
-PAPER_ARCHITECTURE = Architecture()
+__all__ = ["PAPER_ARCHITECTURE", "SCENARIOS", "Architecture", "Scenario", "distillation_flops", "flops_from_forward",
+           "forward_flops", "with_logit_cost", "with_students"]
 
 
 def forward_flops(n, arch: Architecture = PAPER_ARCHITECTURE):
@@ -53,11 +35,6 @@ def forward_flops(n, arch: Architecture = PAPER_ARCHITECTURE):
     return 2.0 * n * (1.0 + jnp.where(arch.six_nd, 0.0, overhead))
 
 
-def training_flops(n, d, arch: Architecture = PAPER_ARCHITECTURE):
-    """3 F(N) D: FLOPs to train N parameters on D tokens (forward and backward)."""
-    return 3.0 * forward_flops(n, arch) * d
-
-
 def distillation_flops(n_s, d_s, n_t, d_t, delta_lgt, delta_pre, arch: Architecture = PAPER_ARCHITECTURE):
     """Eq. 9: student training, plus delta_lgt of the teacher's logits, plus delta_pre of its pretraining."""
     return flops_from_forward(forward_flops(n_s, arch), d_s, forward_flops(n_t, arch), d_t, delta_lgt, delta_pre)
@@ -68,32 +45,15 @@ def flops_from_forward(f_s, d_s, f_t, d_t, delta_lgt, delta_pre):
     return 3.0 * f_s * d_s + f_t * (delta_lgt * d_s + delta_pre * 3.0 * d_t)
 
 
-class Scenario(NamedTuple):
-    """A teacher-cost scenario (Table 2): the shares of teacher logits and pretraining paid."""
-
-    name: str
-    delta_lgt: float
-    delta_pre: float
-
-
-# Table 2 of the paper. A teacher shared by k students: delta_pre = 1/k (``with_students``).
-SCENARIOS = {
-    "best-case": Scenario("best-case", 0.0, 0.0),
-    "teacher-inference": Scenario("teacher-inference", 1.0, 0.0),
-    "teacher-pretraining": Scenario("teacher-pretraining", 0.0, 1.0),
-    "pretraining-inference": Scenario("pretraining-inference", 1.0, 1.0),
-}
-
-
 def with_students(scenario: Scenario, k: float) -> Scenario:
     """The scenario with the teacher's pretraining shared by ``k`` students (delta_pre / k)."""
     if k < 1:
-        raise InputError(f"--students must be >= 1, got {k}")
+        raise InputError(f"students must be >= 1, got {k}", argument="students")
     return scenario._replace(delta_pre=scenario.delta_pre / k)
 
 
 def with_logit_cost(scenario: Scenario, cost: float) -> Scenario:
     """The scenario with logits priced at ``cost`` of a forward pass (cached/quantized: < 1)."""
     if not 0 <= cost <= 1:
-        raise InputError(f"logit cost must be in [0, 1], got {cost}")
+        raise InputError(f"logit_cost must be in [0, 1], got {cost}", argument="logit_cost")
     return scenario._replace(delta_lgt=scenario.delta_lgt * cost)

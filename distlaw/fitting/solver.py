@@ -151,25 +151,30 @@ def huber_pieces(objective, z, data):
     return value, grad, (jacobian * inlier[:, None]).T @ jacobian, jnp.sum(omega[:, None] * jacobian**2, axis=0)
 
 
-def _lm_step(z, grad, gauss_newton, scale, damping, lower, upper):
-    """One projected, Marquardt-damped Gauss-Newton step from z; returns the clipped candidate.
+def damped_step(z, grad, curvature, scale, damping, lower, upper, solve=None):
+    """One projected, Marquardt-damped Newton-type step from z; returns the clipped candidate.
 
-    Coordinates on a bound whose gradient points out of the box are held (their rows and
-    columns replaced by the identity, their gradient zeroed); the damped system is solved in
-    the rest. Damping by ``diag S`` keeps the step invariant to the coordinates' scales; the
-    small floor keeps a coordinate that does not enter the residuals from making it singular.
+    Solves (C + damping diag(scale)) s = -grad for the free coordinates, C the curvature, then
+    clips z + s into [lower, upper]. Coordinates on a bound whose gradient points out of the
+    box are held (their rows and columns replaced by the identity, their gradient zeroed); the
+    damped system is solved in the rest. Damping by ``diag(scale)`` keeps the step invariant to
+    the coordinates' scales; ``scale`` must be positive (callers add a floor).
+
+    Shared by the fitting solver (C the Huber Gauss-Newton matrix, positive semi-definite:
+    ``solve`` defaults to :func:`solve_spd`) and the planners' polish
+    (:func:`distlaw.planning.optimize.newton_polish`: C the Hessian, which can be indefinite,
+    so it passes a pivoting ``jnp.linalg.solve``).
     """
     k = z.shape[0]
     held = ((z <= lower) & (grad > 0)) | ((z >= upper) & (grad < 0))
     free = ~held
-    scale = scale + 1e-12 * jnp.max(scale) + 1e-300
-    system = gauss_newton + damping * jnp.diag(scale)
+    system = curvature + damping * jnp.diag(scale)
     system = jnp.where(free[:, None] & free[None, :], system, jnp.eye(k))
-    step = _solve_spd(system, jnp.where(free, -grad, 0.0))
+    step = (solve or solve_spd)(system, jnp.where(free, -grad, 0.0))
     return jnp.clip(z + jnp.where(free, step, 0.0), lower, upper)
 
 
-def _solve_spd(system, rhs):
+def solve_spd(system, rhs):
     """x with ``system @ x = rhs`` for a small symmetric positive-definite K x K system.
 
     Gauss-Jordan elimination of ``[system | rhs]``, one rank-one update per column: for
@@ -211,7 +216,9 @@ def _advance(pool, new_z, new_problem, reset, problems, lower, upper, max_iterat
 
     def lane(data, z, value, grad, gauss_newton, scale, damping, status, steps, problem, fresh):
         running = status == RUNNING
-        candidate = jnp.where(fresh, z, _lm_step(z, grad, gauss_newton, scale, damping, lower, upper))
+        # The floor keeps a coordinate that does not enter the residuals from making A singular.
+        floored = scale + 1e-12 * jnp.max(scale) + 1e-300
+        candidate = jnp.where(fresh, z, damped_step(z, grad, gauss_newton, floored, damping, lower, upper))
         f_new, g_new, a_new, s_new = huber_pieces(objective, candidate, data)
         finite = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(g_new)) & jnp.all(jnp.isfinite(a_new))
         accept = running & finite & (fresh | (f_new < value))

@@ -35,12 +35,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import solver
-from .errors import InputError
-from .laws import LAWS, LawSpec, require_x64, supervised_log_loss
-from .starts import DEFAULT_STARTS, design_starts
+from ..errors import FitError, InputError
+from ..laws.catalog import DEFAULT_HUBER_DELTA, RESIDUALS, SUPERVISED_LAW
+from ..laws.registry import LAWS, LawSpec
+from ..laws.precision import float64
+from ..laws.forms import supervised_log_loss
+from .starts import design_starts
 
-DEFAULT_HUBER_DELTA = 1e-4  # the paper's; Hoffmann et al. and Epoch used 1e-3
-RESIDUALS = ("log", "linear")  # log Lhat - log L (the paper's), or Lhat - L
 CONVERGED_RTOL = 1e-6  # a start "reached the best optimum" within this relative objective
 _ON_BOUND_RTOL = 1e-7  # a coefficient this close to a bound (relative, optimizer space) sits on it
 
@@ -129,9 +130,9 @@ class Constraints:
 
     def objective(self, delta: float, residuals: str = "log") -> HuberObjective:
         if residuals not in RESIDUALS:
-            raise InputError(f"--residuals {residuals!r}: choose one of {', '.join(RESIDUALS)}")
+            raise InputError(f"residuals {residuals!r}: choose one of {', '.join(RESIDUALS)}", argument="residuals")
         if not delta > 0:
-            raise InputError(f"--huber-delta must be > 0 (inf for least squares), got {delta}")
+            raise InputError(f"huber_delta must be > 0 (inf for least squares), got {delta}", argument="huber_delta")
         return HuberObjective(self.spec.name, float(delta), self.source, self.fixed_values, residuals == "linear")
 
     def reduce(self, theta: np.ndarray) -> np.ndarray:
@@ -184,33 +185,34 @@ def constraints(spec: LawSpec, fixed: Mapping[str, float] | None = None, ties: M
 
     def known(name: str, what: str) -> None:
         if name not in names:
-            raise InputError(f"{what} {name!r}: law {spec.name!r} has coefficients {list(names)}")
+            argument = what if what in ("bounds", "ties") else None
+            raise InputError(f"{what} {name!r}: law {spec.name!r} has coefficients {list(names)}", argument=argument)
 
     box = {name: tuple(spec.bounds[name]) for name in names}
     for name, (lo, hi) in (bounds or {}).items():
-        known(name, "--bounds")
+        known(name, "bounds")
         if lo is not None and hi is not None and not lo < hi:
-            raise InputError(f"--bounds {name}: lower bound {lo:g} must be below upper bound {hi:g}")
+            raise InputError(f"bounds {name}: lower bound {lo:g} must be below upper bound {hi:g}", argument="bounds")
         if is_log[name] and lo is not None and lo < 0:
-            raise InputError(f"--bounds {name}: {name} is positive (fitted as a log); its lower bound must be >= 0")
+            raise InputError(f"bounds {name}: {name} is positive (fitted as a log); its lower bound must be >= 0", argument="bounds")
         if is_log[name] and hi is not None and hi <= 0:
-            raise InputError(f"--bounds {name}: {name} is positive (fitted as a log); its upper bound must be > 0")
+            raise InputError(f"bounds {name}: {name} is positive (fitted as a log); its upper bound must be > 0", argument="bounds")
         box[name] = (lo, hi)
     fixed = dict(fixed or {})
     ties = dict(ties or {})
     for name, value in fixed.items():
         known(name, "cannot fix")
         if is_log[name] and value <= 0:
-            raise InputError(f"fixed {name} must be > 0, got {value}")
+            raise InputError(f"fixed {name} must be > 0, got {value}", argument="fixed")
     for name, target in ties.items():
-        known(name, "--tie")
-        known(target, "--tie")
+        known(name, "ties")
+        known(target, "ties")
         if name == target or target in ties:
-            raise InputError(f"--tie {name}={target}: tie a coefficient to a different, untied one")
+            raise InputError(f"ties {name}={target}: tie a coefficient to a different, untied one", argument="ties")
         if name in fixed or target in fixed:
-            raise InputError(f"--tie {name}={target}: a fixed coefficient cannot be tied")
+            raise InputError(f"ties {name}={target}: a fixed coefficient cannot be tied", argument="ties")
         if is_log[name] != is_log[target]:
-            raise InputError(f"--tie {name}={target}: one is a positive scale constant, the other is not")
+            raise InputError(f"ties {name}={target}: one is a positive scale constant, the other is not", argument="ties")
 
     def to_optimizer(name, value, side):
         if value is None or (is_log[name] and value == 0):
@@ -231,7 +233,7 @@ def constraints(spec: LawSpec, fixed: Mapping[str, float] | None = None, ties: M
         lower[k] = max(lower[k], to_optimizer(name, box[name][0], "lo"))
         upper[k] = min(upper[k], to_optimizer(name, box[name][1], "hi"))
         if not lower[k] < upper[k]:
-            raise InputError(f"--tie {name}={target}: their boxes do not overlap")
+            raise InputError(f"ties {name}={target}: their boxes do not overlap", argument="ties")
     source = tuple(slot.get(name, -1) for name in names)
     fixed_values = tuple(to_optimizer(name, fixed[name], "lo") if name in fixed else 0.0 for name in names)
     return Constraints(spec, box, fixed, ties, source, fixed_values,
@@ -239,7 +241,7 @@ def constraints(spec: LawSpec, fixed: Mapping[str, float] | None = None, ties: M
 
 
 @dataclasses.dataclass(frozen=True)
-class FitResult:
+class Solution:
     """The best optimum of one problem, and how the starts fared.
 
     Attributes:
@@ -279,6 +281,7 @@ class FitResult:
     stopped_early: bool = False
 
 
+@float64
 def fit_data(spec: LawSpec, columns: Mapping[str, np.ndarray], supervised=None, weights=None) -> FitData:
     """Build :class:`FitData` from a mapping of canonical columns (natural units).
 
@@ -287,9 +290,10 @@ def fit_data(spec: LawSpec, columns: Mapping[str, np.ndarray], supervised=None, 
     """
     # NumPy here: data preparation runs once, and eager JAX ops would each compile.
     log_inputs = [np.log(np.asarray(columns[c], dtype=np.float64)) for c in spec.input_columns]
-    if spec.name == "distillation":
+    if spec.needs_supervised:
         if supervised is None:
-            raise InputError("a distillation fit needs supervised coefficients for Ltilde_S")
+            raise InputError(f"supervised is required by the {spec.name} law (coefficients for Ltilde_S)",
+                             argument="supervised")
         log_inputs.append(np.asarray(_supervised_log_loss(supervised, log_inputs[0], log_inputs[1])))
     log_obs = np.log(np.asarray(columns[spec.target_column], dtype=np.float64))
     w = np.ones_like(log_obs) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -319,6 +323,7 @@ def stack_data(problems: Sequence[FitData]) -> FitData:
     )  # fmt: skip
 
 
+@float64
 def fit_many(
     spec: LawSpec,
     problems: FitData,
@@ -333,14 +338,13 @@ def fit_many(
     progress: Callable[[int, int], None] | None = None,
     identify: bool = True,
     max_iterations: int | None = None,
-) -> list[FitResult]:
+) -> list[Solution]:
     """Fit every problem of a stacked :class:`FitData` in one batched call.
 
     ``starts`` (full optimizer-space rows) is one ``[S, P]`` array shared by all problems, or
     a list with one per problem; starts outside the box are clipped into it. A problem whose
     starts all fail comes back with ``failed=True`` (see :func:`fit` for the single-fit error).
     """
-    require_x64()
     box = constraints(spec, fixed, ties, bounds)
     n_problems = int(np.asarray(problems.log_obs).shape[0])
     if isinstance(starts, np.ndarray) and starts.ndim == 2:
@@ -351,7 +355,7 @@ def fit_many(
     config = config or default_config(len(start_problem) // max(n_problems, 1), box.n_free)
     if max_iterations is not None:
         if max_iterations < 1:
-            raise InputError(f"--max-iterations must be >= 1, got {max_iterations}")
+            raise InputError(f"max_iterations must be >= 1, got {max_iterations}", argument="max_iterations")
         config = config._replace(max_iterations=int(max_iterations))
     result = solver.minimize_starts(objective, np.concatenate(reduced), start_problem, problems,
                                     box.lower, box.upper, config, progress)
@@ -362,17 +366,19 @@ def fit_many(
     return fits
 
 
-def fit(spec: LawSpec, data: FitData, starts: np.ndarray | None = None, **kwargs) -> FitResult:
+@float64
+def fit(spec: LawSpec, data: FitData, starts: np.ndarray | None = None, **kwargs) -> Solution:
     """Fit one data set from many starts (default: the law's default design). See :func:`fit_many`.
 
-    Raises ``RuntimeError`` when every start fails (the objective is not finite anywhere tried).
+    Raises :class:`~distlaw.errors.FitError` when every start fails (the objective is not finite
+    anywhere tried), as :meth:`distlaw.ScalingLaw.fit` does.
     """
     if starts is None:
-        starts = design_starts(spec, DEFAULT_STARTS[spec.name])
+        starts = design_starts(spec, spec.default_starts)
     stacked = jax.tree.map(lambda a: np.asarray(a)[None], data)
     result = fit_many(spec, stacked, starts, **kwargs)[0]
     if result.failed:
-        raise RuntimeError(f"every start of the {spec.name} fit failed (non-finite objective)")
+        raise FitError(f"every start of the {spec.name} fit failed (the objective is not finite anywhere tried)")
     return result
 
 
@@ -404,7 +410,7 @@ def _take(tree, q):
     return jax.tree.map(lambda a: np.asarray(a)[q], tree)
 
 
-def _summarize(box: Constraints, objective, result, members, data, identify) -> FitResult:
+def _summarize(box: Constraints, objective, result, members, data, identify) -> Solution:
     spec = box.spec
     values = result.value[members]
     finite = np.isfinite(values)
@@ -413,7 +419,7 @@ def _summarize(box: Constraints, objective, result, members, data, identify) -> 
     n_runs = int(np.sum(np.asarray(data.weights) > 0))
     if not finite.any():
         nan = np.full(len(spec.fields), np.nan)
-        return FitResult(spec.name, nan, dict.fromkeys(spec.natural_names, math.nan), math.inf, n_runs,
+        return Solution(spec.name, nan, dict.fromkeys(spec.natural_names, math.nan), math.inf, n_runs,
                          len(members), 0.0, status_counts, failed=True)
     best_local = int(np.argmin(np.where(finite, values, np.inf)))
     best_value = float(values[best_local])
@@ -421,7 +427,7 @@ def _summarize(box: Constraints, objective, result, members, data, identify) -> 
     params = box.expand(z)[0]
     tolerance = CONVERGED_RTOL * max(abs(best_value), 1e-300)
     unidentified, std_errors = identifiability(box, objective, z, data) if identify else ((), {})
-    return FitResult(
+    return Solution(
         law=spec.name,
         params=params,
         natural=spec.to_natural(params),
@@ -461,6 +467,7 @@ _LOG_HALF_WIDTH = math.log(10.0)
 _PLAIN_FLOOR = 0.05
 
 
+@float64
 def identifiability(box: Constraints, objective: HuberObjective, z, data: FitData):
     """Coefficients the data cannot pin down, judged at the optimum ``z`` by the Huber sandwich.
 
@@ -532,16 +539,18 @@ class BootstrapResult(NamedTuple):
     n_failed: int
 
 
-def bootstrap(spec: LawSpec, data: FitData, point: FitResult, n_resamples: int, **kwargs) -> BootstrapResult:
+@float64
+def bootstrap(spec: LawSpec, data: FitData, point: Solution, n_resamples: int, **kwargs) -> BootstrapResult:
     """Percentile intervals of one fit; see :func:`bootstrap_many` (same keywords)."""
     stacked = jax.tree.map(lambda a: np.asarray(a)[None], data)
     return bootstrap_many(spec, stacked, [point], n_resamples, **kwargs)[0]
 
 
+@float64
 def bootstrap_many(
     spec: LawSpec,
     problems: FitData,
-    points: Sequence[FitResult],
+    points: Sequence[Solution],
     n_resamples: int,
     *,
     seed: int = 0,
@@ -569,9 +578,9 @@ def bootstrap_many(
     Returns one :class:`BootstrapResult` per problem.
     """
     if n_resamples < 2:
-        raise InputError(f"--bootstrap needs at least 2 resamples, got {n_resamples}")
+        raise InputError(f"bootstrap needs at least 2 resamples, got {n_resamples}", argument="bootstrap")
     if not 0 < ci < 1:
-        raise InputError(f"--ci must be in (0, 1), got {ci}")
+        raise InputError(f"ci must be in (0, 1), got {ci}", argument="ci")
     rng = np.random.default_rng(seed)
     n_problems = int(np.asarray(problems.log_obs).shape[0])
     design = design_starts(spec, extra_starts, seed=seed)[-extra_starts:] if extra_starts else np.zeros((0, len(spec.fields)))

@@ -43,7 +43,7 @@ import math
 
 import numpy as np
 
-from .errors import AtlasError, InputError, SweepError
+from ..errors import AtlasError, InputError, SweepError
 from .sweep import LOSS_AXES_TEACHER_LOSS, LOSS_AXES_TEACHER_SIZE
 
 METHODS = ("linear", "cubic")
@@ -191,7 +191,8 @@ class AtlasLookup:
     """The loss table of a finished atlas as dense grids, evaluated anywhere inside them.
 
     Args:
-      atlas: an :class:`~distlaw.atlases.Atlas` or its folder.
+      atlas: a finished :class:`~distlaw.atlas.folder.Atlas` (``Atlas(folder).lookup()`` builds
+        this object).
       columns: the value columns to load (default: all; fewer load faster and hold less memory:
         8 bytes per grid point per column).
     Attributes:
@@ -203,14 +204,11 @@ class AtlasLookup:
     """
 
     def __init__(self, atlas, columns: list[str] | None = None):
-        from .atlases import Atlas
-
-        atlas = atlas if isinstance(atlas, Atlas) else Atlas(atlas)
         self.source = str(atlas.path)
         sweep_axes = sweep_loss_axes(atlas.sweep, self.source)
         schema_names = [n for n in atlas.dataset("loss").schema.names if n != "student_size_index"]
         available = [n for n in schema_names if n not in sweep_axes]
-        wanted = available if columns is None else _check_columns(columns, available)
+        wanted = available if columns is None else check_columns(columns, available)
         table = atlas.to_arrow("loss", columns=[*sweep_axes, *wanted])
         rows = {name: table.column(name).to_numpy().astype(np.float64, copy=False) for name in table.column_names}
         del table
@@ -303,32 +301,9 @@ class AtlasLookup:
         return self._last_spline[1]
 
 
-def _check_columns(columns, available) -> list[str]:
+def check_columns(columns, available) -> list[str]:
     columns = [columns] if isinstance(columns, str) else list(columns)
     unknown = [c for c in columns if c not in available]
     if unknown or not columns:
         raise InputError(f"column {unknown[0] if unknown else '(none)'!r}: choose among {', '.join(available)}")
     return columns
-
-
-def query_records(atlas, *, student_params, student_tokens, teacher_params=None, teacher_tokens=None,
-                  teacher_loss=None, columns: list[str] | None = None, method: str = DEFAULT_METHOD) -> list[dict]:
-    """``distlaw query``: the cartesian product of the value lists given, looked up; JSON-ready rows.
-
-    Each argument is a list of values (None: not given); every combination is one point, the
-    last axis varying fastest. Non-finite results come back as None.
-    """
-    given = {"student_params": student_params, "student_tokens": student_tokens, "teacher_params": teacher_params,
-             "teacher_tokens": teacher_tokens, "teacher_loss": teacher_loss}
-    given = {name: np.asarray(values, dtype=np.float64) for name, values in given.items() if values is not None}
-    if columns is not None:
-        # Load only what is asked: the paper atlas's 2.1M points cost 16 MB and a read per column.
-        asked, columns = columns, [c for c in columns if c not in given]
-        if not columns:
-            raise InputError(f"columns {', '.join(asked) or '(none)'}: only the query's own axes; name a column "
-                             "to look up (or none for all)")
-    table = AtlasLookup(atlas, columns=columns)
-    mesh = np.meshgrid(*given.values(), indexing="ij")
-    frame = table.lookup(**{name: m.ravel() for name, m in zip(given, mesh, strict=True)}, method=method)
-    return [{k: (float(v) if math.isfinite(v) else None) for k, v in row.items()}
-            for row in frame.to_dict(orient="records")]

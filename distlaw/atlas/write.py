@@ -27,13 +27,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
-from .atlas import flops_column, loss_chunk, loss_columns, loss_tables, mesh_sharding
-from .compute import SCENARIOS
-from .errors import AtlasError
-from .files import atomic_path
-from .laws import require_x64
-from .progress import progress_callback
+from ..version import __version__
+from .evaluate import flops_column, loss_chunk, loss_columns, loss_tables, mesh_sharding
+from ..laws.compute import SCENARIOS
+from ..errors import AtlasError
+from ..io.files import atomic_path
+from ..laws.precision import float64
+from ..io.progress import progress_callback
 from .sweep import Sweep
 
 UNITS = {
@@ -161,6 +161,7 @@ def loss_plan_sizes(sweep: Sweep) -> dict:
     return out
 
 
+@float64
 def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None = None, samples=None,
                      process: tuple[int, int] = (0, 1)) -> list[dict]:
     """Evaluate and write the loss atlas of ``sweep``; returns the manifest entries of its files.
@@ -170,7 +171,6 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     splits the work over processes (hosts): process i writes the partitions k with
     k % count == i, on its own local devices, and nothing needs merging afterwards.
     """
-    require_x64()
     import jax
     import jax.numpy as jnp
 
@@ -286,11 +286,12 @@ def _entry(root: Path, path: Path, rows: int, digest: str) -> dict:
     return {"path": str(path.relative_to(root)), "rows": rows, "sha256": digest}
 
 
+@float64
 def write_plan_atlas(sweep: Sweep, laws, metadata: dict) -> list[dict]:
     """Solve and write the plan atlas: one partition per scenario (one file each)."""
-    from .compute import SCENARIOS as NAMED
-    from .compute import with_logit_cost, with_students
-    from .planning import plan_table
+    from ..laws.compute import SCENARIOS as NAMED
+    from ..laws.compute import with_logit_cost, with_students
+    from ..planning.optimize import plan_table
 
     schema = plan_schema(metadata)
     entries = []
@@ -321,7 +322,7 @@ def contour_schema(metadata: dict) -> pa.Schema:
 
 def write_contours(sweep: Sweep, metadata: dict, levels_step: float = 0.05) -> list[dict]:
     """Iso-loss lines of the plan atlas's student loss over (budget, student size), per scenario."""
-    from .atlas import iso_loss_lines
+    from .evaluate import iso_loss_lines
 
     schema = contour_schema(metadata)
     plan = pq.read_table(sweep.output / "plan").to_pandas()
@@ -393,7 +394,7 @@ def write_manifest(sweep: Sweep, metadata: dict, tables: dict, process: tuple[in
 
 
 def _write_json(path: Path, obj) -> None:
-    from .fitfile import write_json
+    from ..io.fitfile import write_json
 
     write_json(obj, path)
 

@@ -37,16 +37,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .compute import PAPER_ARCHITECTURE, Architecture, forward_flops
-from .laws import (
-    DistillationParams,
-    SupervisedParams,
-    distillation_log_loss,
-    require_x64,
-    supervised_log_loss,
-)
+from ..io.fitfile import finite_or_none
+from ..laws.catalog import LOG_MAX_COUNT, LOG_MIN_COUNT
+from ..laws.compute import PAPER_ARCHITECTURE, Architecture, forward_flops
+from ..laws.forms import DistillationParams, SupervisedParams, distillation_log_loss, supervised_log_loss
+from ..fitting.solver import damped_step
+from ..laws.precision import float64
 
-LOG_MIN, LOG_MAX = jnp.log(1e6), jnp.log(1e17)  # bounds on N_T, D_T, D_S, N (paper, Eq. 10)
+LOG_MIN, LOG_MAX = LOG_MIN_COUNT, LOG_MAX_COUNT  # bounds on N_T, D_T, D_S, N (paper, Eq. 10), Python floats
 BOUND_RTOL = 1e-6  # a variable within this (in log) of a bound is reported as on the bound
 
 
@@ -137,23 +135,22 @@ def newton_polish(objective, x, lo, hi, iterations: int = 30):
 
     The zoom grid can stop short along an elongated, nearly flat valley (the teacher's tokens
     in the teacher-inference scenario are one): it never looks outside the box it shrank to.
-    Newton steps follow the valley. Coordinates on a bound whose gradient points outward are
-    held there (the active set); Levenberg damping makes every accepted step a descent step.
+    Newton steps follow the valley: each is the fitting solver's projected, damped step
+    (:func:`distlaw.fitting.solver.damped_step`) with the Hessian as the curvature, its
+    diagonal as the damping metric and a pivoting solve (a Hessian can be indefinite); a step is taken only if it lowers the objective (then the
+    damping shrinks 10x, else it grows 10x), so every accepted step is a descent step.
     """
     value_grad = jax.value_and_grad(objective)
     hessian = jax.hessian(objective)
-    eye = jnp.eye(x.shape[0])
 
     def step(_, carry):
         x, f, damping = carry
         _, g = value_grad(x)
         h = hessian(x)
+        # The held coordinates' rows become the identity inside the step; their scale is 1 there.
         held = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
-        free = ~held
-        h_free = jnp.where(free[:, None] & free[None, :], h, eye)
-        scale = jnp.abs(jnp.diag(h_free)) + 1e-12
-        direction = -jnp.linalg.solve(h_free + damping * jnp.diag(scale), jnp.where(free, g, 0.0))
-        candidate = jnp.clip(x + jnp.where(free, direction, 0.0), lo, hi)
+        scale = jnp.where(held, 1.0, jnp.abs(jnp.diag(h))) + 1e-12
+        candidate = damped_step(x, g, h, scale, damping, lo, hi, solve=jnp.linalg.solve)
         f_new = objective(candidate)
         better = jnp.isfinite(f_new) & (f_new < f)
         return (jnp.where(better, candidate, x), jnp.where(better, f_new, f),
@@ -171,6 +168,7 @@ def _log_f(log_n, arch):
     return jnp.log(forward_flops(jnp.exp(log_n), arch))
 
 
+@float64
 def supervised_loss_at_size(laws: PlanningLaws, n, budget):
     """L(N, D) with D = C / (3 F(N)) clipped to [1e6, 1e17]; returns (tokens, loss, on_bound)."""
     log_d = jnp.log(budget) - jnp.log(3.0) - _log_f(jnp.log(n), laws.arch)
@@ -195,10 +193,10 @@ def _near(x, bound):
     return jnp.abs(x - bound) <= BOUND_RTOL * jnp.abs(bound)
 
 
+@float64
 @jax.jit
 def supervised_optimum(laws: PlanningLaws, budget) -> SupervisedOptimum:
     """Supervised compute-optimal N*, D*, L* for budgets C (FLOPs, any shape): min_N L(N, C/(3F(N)))."""
-    require_x64()  # at trace time: jit caches per precision
     budget = jnp.asarray(budget, dtype=jnp.float64)
     flat = jax.vmap(lambda c: _supervised_optimum_one(laws, jnp.log(c)))(budget.ravel())
     return jax.tree.map(lambda a: a.reshape(budget.shape), flat)
@@ -255,6 +253,7 @@ def _allocate_one(laws: PlanningLaws, n_s, budget, delta_lgt, delta_pre) -> Allo
     )
 
 
+@float64
 @jax.jit
 def allocate(laws: PlanningLaws, student_params, budget, delta_lgt, delta_pre) -> Allocation:
     """Compute-optimal distillation (Eq. 10) for every problem; arguments broadcast together.
@@ -268,7 +267,6 @@ def allocate(laws: PlanningLaws, student_params, budget, delta_lgt, delta_pre) -
       an :class:`Allocation` of the broadcast shape. In the best case (both deltas 0) the
       teacher is free; :func:`cheapest_teacher` gives the supervised model reaching its loss.
     """
-    require_x64()  # at trace time: jit caches per precision
     args = jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.float64)
                                   for a in (student_params, budget, delta_lgt, delta_pre)))
     shape = args[0].shape
@@ -276,28 +274,40 @@ def allocate(laws: PlanningLaws, student_params, budget, delta_lgt, delta_pre) -
     return jax.tree.map(lambda a: a.reshape(shape), flat)
 
 
-def _budget_for_loss(loss_at_log_budget, target, lo=None, hi=None, iterations=60):
-    """Smallest C in [lo, hi] (logs; default 1e15 to 1e30 FLOPs) with loss(C) <= target, by
-    bisection (loss falls with C)."""
-    lo = jnp.log(1e15) if lo is None else lo
-    hi = jnp.log(1e30) if hi is None else hi
+def bisect_threshold(holds, lo, hi, iterations: int):
+    """The threshold of a predicate false below it and true above it, by bisection on [lo, hi].
+
+    ``holds(x)`` must be monotone on the interval (false, then true). Each of ``iterations``
+    steps halves the bracket; returns its upper end, where ``holds`` is true (``hi`` itself
+    when it never holds inside, which callers check).
+    """
 
     def step(_, bracket):
         a, b = bracket
         mid = 0.5 * (a + b)
-        ok = loss_at_log_budget(mid) <= target
+        ok = holds(mid)
         return jnp.where(ok, a, mid), jnp.where(ok, mid, b)
 
+    return jax.lax.fori_loop(0, iterations, step, (lo, hi))[1]
+
+
+def _budget_for_loss(loss_at_log_budget, target, lo=None, hi=None, iterations=60):
+    """Smallest C in [lo, hi] (logs; default 1e15 to 1e30 FLOPs) with loss(C) <= target, by
+    bisection (loss falls with C); inf when even ``hi`` does not reach the target."""
+    lo = jnp.log(1e15) if lo is None else lo
+    hi = jnp.log(1e30) if hi is None else hi
     reachable = loss_at_log_budget(hi) <= target
-    _, b = jax.lax.fori_loop(0, iterations, step, (lo, hi))
+    b = bisect_threshold(lambda log_c: loss_at_log_budget(log_c) <= target, lo, hi, iterations)
     return jnp.where(reachable, jnp.exp(b), jnp.inf)
 
 
+@float64
 def lowest_reachable_loss(laws: PlanningLaws) -> float:
     """The lowest loss a supervised model within 1e30 FLOPs (N, D in [1e6, 1e17]) reaches."""
     return float(supervised_optimum(laws, 1e30).loss)
 
 
+@float64
 @jax.jit
 def cheapest_teacher(laws: PlanningLaws, teacher_loss) -> SupervisedOptimum:
     """The supervised model of least compute 3 F(N) D reaching ``teacher_loss`` (compute-optimal).
@@ -318,6 +328,7 @@ def cheapest_teacher(laws: PlanningLaws, teacher_loss) -> SupervisedOptimum:
     return jax.tree.map(lambda a: a.reshape(teacher_loss.shape), flat)
 
 
+@float64
 @jax.jit
 def existing_teacher(laws: PlanningLaws, student_params, budget, teacher_loss, teacher_params, delta_lgt):
     """Best D_S for a teacher that exists: its pretraining is sunk, its logits cost delta_lgt F(N_T).
@@ -325,7 +336,6 @@ def existing_teacher(laws: PlanningLaws, student_params, budget, teacher_loss, t
     More tokens always help the student, so D_S = C / (3 F(N_S) + delta_lgt F(N_T)), capped at
     1e17. Returns (student_tokens, student_loss, on_bound).
     """
-    require_x64()  # at trace time: jit caches per precision
     n_s = jnp.asarray(student_params, dtype=jnp.float64)
     f_t = jnp.where(delta_lgt > 0, forward_flops(teacher_params, laws.arch), 0.0)
     log_d = jnp.log(budget) - jnp.log(3.0 * forward_flops(n_s, laws.arch) + delta_lgt * f_t)
@@ -334,6 +344,7 @@ def existing_teacher(laws: PlanningLaws, student_params, budget, teacher_loss, t
     return jnp.exp(clipped), loss, clipped != log_d
 
 
+@float64
 @jax.jit
 def optimal_teacher_loss(laws: PlanningLaws, student_params, student_tokens):
     """The capacity-gap curve: argmin over L_T of L_S(N_S, D_S, L_T), for fixed N_S and D_S.
@@ -341,7 +352,6 @@ def optimal_teacher_loss(laws: PlanningLaws, student_params, student_tokens):
     L_T ranges over what a supervised teacher in the bounds can reach,
     [L(1e17, 1e17), L(1e6, 1e6)]. Returns (teacher_loss, student_loss).
     """
-    require_x64()  # at trace time: jit caches per precision
     n_s, d_s = jnp.broadcast_arrays(jnp.asarray(student_params, jnp.float64), jnp.asarray(student_tokens, jnp.float64))
     lo = supervised_log_loss(laws.supervised, LOG_MAX, LOG_MAX)
     hi = supervised_log_loss(laws.supervised, LOG_MIN, LOG_MIN)
@@ -355,6 +365,7 @@ def optimal_teacher_loss(laws: PlanningLaws, student_params, student_tokens):
     return l_t.reshape(n_s.shape), l_s.reshape(n_s.shape)
 
 
+@float64
 @jax.jit
 def crossover_budget(laws: PlanningLaws, student_params, delta_lgt, delta_pre):
     """The budget above which supervised training of N_S matches or beats distilling it.
@@ -364,7 +375,6 @@ def crossover_budget(laws: PlanningLaws, student_params, delta_lgt, delta_pre):
     1e7 tokens (below it neither route is a real training run) to 1e30 FLOPs. Returns C, that
     lower end where supervised is never behind, and inf where distillation stays ahead.
     """
-    require_x64()  # at trace time: jit caches per precision
     args = jnp.broadcast_arrays(*(jnp.asarray(a, jnp.float64) for a in (student_params, delta_lgt, delta_pre)))
 
     def one(a):
@@ -376,19 +386,14 @@ def crossover_budget(laws: PlanningLaws, student_params, delta_lgt, delta_pre):
 
         lo, hi = jnp.log(3.0 * forward_flops(n_s, laws.arch) * 1e7), jnp.log(1e30)
 
-        def step(_, bracket):
-            a_, b_ = bracket
-            mid = 0.5 * (a_ + b_)
-            supervised_ahead = gap(mid) <= 0
-            return jnp.where(supervised_ahead, a_, mid), jnp.where(supervised_ahead, mid, b_)
-
-        _, b_ = jax.lax.fori_loop(0, 50, step, (lo, hi))
+        b_ = bisect_threshold(lambda log_c: gap(log_c) <= 0, lo, hi, 50)  # supervised ahead from b_ on
         return jnp.where(gap(lo) <= 0, jnp.exp(lo), jnp.where(gap(hi) > 0, jnp.inf, jnp.exp(b_)))
 
     flat = jax.lax.map(one, tuple(x.ravel() for x in args), batch_size=64)
     return flat.reshape(args[0].shape)
 
 
+@float64
 @jax.jit
 def compute_to_reach(laws: PlanningLaws, student_params, target_loss, delta_lgt, delta_pre):
     """Least compute for each route to bring a student of size N_S to ``target_loss``.
@@ -397,7 +402,6 @@ def compute_to_reach(laws: PlanningLaws, student_params, target_loss, delta_lgt,
     route cannot reach the target within 1e30 FLOPs. Their ratio answers "how much compute does
     distillation save".
     """
-    require_x64()  # at trace time: jit caches per precision
     args = jnp.broadcast_arrays(*(jnp.asarray(a, jnp.float64)
                                   for a in (student_params, target_loss, delta_lgt, delta_pre)))
 
@@ -416,11 +420,12 @@ def compute_to_reach(laws: PlanningLaws, student_params, target_loss, delta_lgt,
 # Tables for people and programs.
 
 
+@float64
 def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[dict]:
     """One JSON-ready row per (student size, budget, scenario), all solved in one batch each.
 
-    ``scenarios`` holds :class:`~distlaw.compute.Scenario` objects, or ``None`` for supervised
-    training of the student itself. Row fields: ``student_params, budget, scenario,
+    ``scenarios`` holds :class:`~distlaw.laws.catalog.Scenario` objects, or ``None`` for
+    supervised training of the student itself. Row fields: ``student_params, budget, scenario,
     student_tokens, teacher_params, teacher_tokens, teacher_loss, student_loss,
     supervised_loss, on_bound`` (names of variables on a bound), ``feasible`` (false where the
     budget cannot train the student on 1e6 tokens: losses are then null, or for supervised the
@@ -431,86 +436,81 @@ def plan_table(laws: PlanningLaws, student_params, budgets, scenarios) -> list[d
     student, logits, pretraining). In the best case the teacher is free; its
     ``teacher_params``/``teacher_tokens`` are the cheapest supervised model reaching L_T*.
     """
-    require_x64()  # at trace time: jit caches per precision
     import numpy as np
 
     n_s, c = (a.ravel() for a in np.meshgrid(np.asarray(student_params, float), np.asarray(budgets, float),
                                              indexing="ij"))
-    sup_tokens, sup_loss, sup_bound = (np.asarray(a) for a in supervised_loss_at_size(laws, n_s, c))
+    supervised = tuple(np.asarray(a) for a in supervised_loss_at_size(laws, n_s, c))
     best_sup = SupervisedOptimum(*(np.asarray(a) for a in supervised_optimum(laws, c)))
     lowest_loss = lowest_reachable_loss(laws)
-    per_scenario = []
-    for scenario in scenarios:
-        if scenario is None:
-            per_scenario.append(None)
-            continue
-        alloc = allocate(laws, n_s, c, scenario.delta_lgt, scenario.delta_pre)
-        alloc = Allocation(*(np.asarray(a) for a in alloc))
-        teacher = None
-        if scenario.delta_lgt == 0 and scenario.delta_pre == 0:
-            teacher = SupervisedOptimum(*(np.asarray(a) for a in cheapest_teacher(laws, alloc.teacher_loss)))
-        per_scenario.append((alloc, teacher))
+    solved = [None if scenario is None else _solve_scenario(laws, n_s, c, scenario) for scenario in scenarios]
     rows = []
     for i in range(len(n_s)):
-        for scenario, solved in zip(scenarios, per_scenario, strict=True):
+        for scenario, answer in zip(scenarios, solved, strict=True):
             row = {"student_params": float(n_s[i]), "budget": float(c[i]),
                    # The best supervised model of any size at this budget, for reference.
                    "compute_optimal_params": float(best_sup.params[i]),
                    "compute_optimal_tokens": float(best_sup.tokens[i]),
                    "compute_optimal_loss": float(best_sup.loss[i])}
-            if solved is None:
-                # On the lower token bound the budget cannot train the student at all; on the upper
-                # one it is more than 1e17 tokens can use (a surplus): feasible, tokens on a bound.
-                too_small = bool(sup_bound[i]) and sup_tokens[i] <= 1e6 * (1 + 1e-9)
-                row.update(scenario="supervised", student_tokens=float(sup_tokens[i]), teacher_params=None,
-                           teacher_tokens=None, teacher_loss=None, student_loss=float(sup_loss[i]),
-                           supervised_loss=float(sup_loss[i]), teacher_reachable=None,
-                           on_bound=["student_tokens"] if sup_bound[i] else [], feasible=not too_small,
-                           flops_split={"student": 1.0, "logits": 0.0, "pretraining": 0.0})
-                rows.append(row)
-                continue
-            alloc, teacher = solved
-            if not np.isfinite(alloc.student_loss[i]):
-                # Even a 1e6-parameter teacher leaves the student fewer than 1e6 tokens.
-                row.update(scenario=scenario.name, student_tokens=None, teacher_params=None, teacher_tokens=None,
-                           teacher_loss=None, student_loss=None, supervised_loss=float(sup_loss[i]),
-                           teacher_reachable=None, on_bound=["student_tokens"], feasible=False, flops_split=None)
-                rows.append(row)
-                continue
-            bound = [name for name, flag in (("student_tokens", alloc.student_tokens_on_bound[i]),
-                                             ("teacher_params", alloc.teacher_params_on_bound[i]),
-                                             ("teacher_tokens", alloc.teacher_tokens_on_bound[i])) if flag]
-            n_t, d_t = alloc.teacher_params[i], alloc.teacher_tokens[i]
-            reachable = True
-            if teacher is not None:
-                n_t, d_t = teacher.params[i], teacher.tokens[i]
-                bound = [b for b in bound if b == "student_tokens"] + (
-                    ["teacher_params", "teacher_tokens"] if teacher.on_bound[i] else [])
-                # The best case's free teacher must still exist: a loss no supervised model within
-                # 1e30 FLOPs reaches makes the plan a bound, not a plan (no teacher to name).
-                reachable = bool(alloc.teacher_loss[i] >= lowest_loss * (1 - 1e-12))
-                if not reachable:
-                    n_t = d_t = math.nan
-                    bound.append("teacher_loss")
-            total = alloc.student_flops[i] + alloc.logits_flops[i] + alloc.pretraining_flops[i]
-            row.update(scenario=scenario.name, student_tokens=float(alloc.student_tokens[i]),
-                       teacher_params=float(n_t), teacher_tokens=float(d_t),
-                       teacher_loss=float(alloc.teacher_loss[i]), student_loss=float(alloc.student_loss[i]),
-                       supervised_loss=float(sup_loss[i]), teacher_reachable=reachable, on_bound=bound,
-                       feasible=reachable,
-                       flops_split={"student": float(alloc.student_flops[i] / total),
-                                    "logits": float(alloc.logits_flops[i] / total),
-                                    "pretraining": float(alloc.pretraining_flops[i] / total)})
+            if answer is None:
+                row.update(_supervised_row(supervised, i))
+            else:
+                row.update(_distillation_row(scenario.name, *answer, float(supervised[1][i]), i, lowest_loss))
             rows.append(row)
-    return [_finite_or_none(row) for row in rows]
+    return [finite_or_none(row) for row in rows]
 
 
-def _finite_or_none(value):
-    """Rows for JSON and Parquet: a non-finite float (an unreachable target) becomes None."""
-    if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def _solve_scenario(laws: PlanningLaws, n_s, c, scenario):
+    """The allocations of one scenario over all problems, and in the best case the free teacher."""
+    import numpy as np
+
+    alloc = Allocation(*(np.asarray(a) for a in allocate(laws, n_s, c, scenario.delta_lgt, scenario.delta_pre)))
+    teacher = None
+    if scenario.delta_lgt == 0 and scenario.delta_pre == 0:
+        teacher = SupervisedOptimum(*(np.asarray(a) for a in cheapest_teacher(laws, alloc.teacher_loss)))
+    return alloc, teacher
+
+
+def _supervised_row(supervised, i: int) -> dict:
+    """Training the student alone on the whole budget (problem ``i``)."""
+    tokens, loss, on_bound = (a[i] for a in supervised)
+    # On the lower token bound the budget cannot train the student at all; on the upper one it is
+    # more than 1e17 tokens can use (a surplus): feasible, tokens on a bound.
+    too_small = bool(on_bound) and tokens <= 1e6 * (1 + 1e-9)
+    return dict(scenario="supervised", student_tokens=float(tokens), teacher_params=None, teacher_tokens=None,
+                teacher_loss=None, student_loss=float(loss), supervised_loss=float(loss), teacher_reachable=None,
+                on_bound=["student_tokens"] if on_bound else [], feasible=not too_small,
+                flops_split={"student": 1.0, "logits": 0.0, "pretraining": 0.0})
+
+
+def _distillation_row(name: str, alloc: Allocation, teacher, supervised_loss: float, i: int,
+                      lowest_loss: float) -> dict:
+    """Distilling the student in scenario ``name`` (problem ``i``)."""
+    if not math.isfinite(alloc.student_loss[i]):
+        # Even a 1e6-parameter teacher leaves the student fewer than 1e6 tokens.
+        return dict(scenario=name, student_tokens=None, teacher_params=None, teacher_tokens=None, teacher_loss=None,
+                    student_loss=None, supervised_loss=supervised_loss, teacher_reachable=None,
+                    on_bound=["student_tokens"], feasible=False, flops_split=None)
+    bound = [field for field, flag in (("student_tokens", alloc.student_tokens_on_bound[i]),
+                                       ("teacher_params", alloc.teacher_params_on_bound[i]),
+                                       ("teacher_tokens", alloc.teacher_tokens_on_bound[i])) if flag]
+    n_t, d_t = alloc.teacher_params[i], alloc.teacher_tokens[i]
+    reachable = True
+    if teacher is not None:
+        n_t, d_t = teacher.params[i], teacher.tokens[i]
+        bound = [b for b in bound if b == "student_tokens"] + (
+            ["teacher_params", "teacher_tokens"] if teacher.on_bound[i] else [])
+        # The best case's free teacher must still exist: a loss no supervised model within
+        # 1e30 FLOPs reaches makes the plan a bound, not a plan (no teacher to name).
+        reachable = bool(alloc.teacher_loss[i] >= lowest_loss * (1 - 1e-12))
+        if not reachable:
+            n_t = d_t = math.nan
+            bound.append("teacher_loss")
+    total = alloc.student_flops[i] + alloc.logits_flops[i] + alloc.pretraining_flops[i]
+    return dict(scenario=name, student_tokens=float(alloc.student_tokens[i]), teacher_params=float(n_t),
+                teacher_tokens=float(d_t), teacher_loss=float(alloc.teacher_loss[i]),
+                student_loss=float(alloc.student_loss[i]), supervised_loss=supervised_loss,
+                teacher_reachable=reachable, on_bound=bound, feasible=reachable,
+                flops_split={"student": float(alloc.student_flops[i] / total),
+                             "logits": float(alloc.logits_flops[i] / total),
+                             "pretraining": float(alloc.pretraining_flops[i] / total)})

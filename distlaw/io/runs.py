@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
-from .errors import InputError
+from ..errors import InputError, RunTableError
 from .files import atomic_path
 
 SOURCE, ROW = "_source", "_row"  # provenance columns; never written out
@@ -46,10 +46,6 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "js
 _FORMAT_LIST = ", ".join(FORMATS)
 
 PathLike = str | os.PathLike
-
-
-class RunTableError(InputError):
-    """A run table that cannot be read, or holds a value the laws cannot use. One-line message."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: DataFrames do not compare to a bool

@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["DATASETS", "Dataset", "licence_text", "list_datasets", "load", "path"]
 

@@ -24,9 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .compute import SCENARIOS, forward_flops
-from .laws import distillation_log_loss, supervised_log_loss
-from .planning import PlanningLaws
+from ..laws.compute import SCENARIOS, forward_flops
+from ..laws.forms import distillation_log_loss, supervised_log_loss
+from ..planning.optimize import PlanningLaws
+from ..laws.precision import float64
 
 
 def flops_column(name: str) -> str:
@@ -57,6 +58,7 @@ def mesh_sharding(devices=None):
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("rows"))
 
 
+@float64
 @jax.jit
 def loss_tables(laws: PlanningLaws, n_s, inner_axes) -> dict:
     """Everything a loss-atlas row needs that depends on fewer than all of its axes, for one N_S.
@@ -103,6 +105,7 @@ def loss_tables(laws: PlanningLaws, n_s, inner_axes) -> dict:
     return tables
 
 
+@float64
 @partial(jax.jit, static_argnames=("size", "aligned", "sharding", "quantiles"))
 def loss_chunk(laws: PlanningLaws, tables: dict, start, samples=None, *, size: int, aligned: bool = False,
                sharding=None, quantiles=()) -> dict:
@@ -225,7 +228,7 @@ def numpy_loss_rows(laws: PlanningLaws, n_s: float, inner_axes) -> dict:
 
     The benchmark's baseline and the tests' slow reference.
     """
-    from .compute import forward_flops
+    from ..laws.compute import forward_flops
 
     grids = np.meshgrid(*inner_axes, indexing="ij")
     d_s = grids[0].ravel()

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import FitFileError, InputError
-from .laws import LawSpec
+from ..errors import FitFileError, InputError
+from ..laws.registry import LawSpec
 
 # Box of distlaw's own design, per optimizer field: the span of the paper's grid, except where
 # the grid sits on a singularity (f1 = 0 divides by zero) or cannot reach the published
@@ -88,14 +88,9 @@ def starts_to_frame(spec: LawSpec, starts: np.ndarray) -> pd.DataFrame:
 def resolve_starts(spec: LawSpec, how: str | int | None, seed: int = 0) -> np.ndarray:
     """``'paper'``, an integer count, a CSV path, or ``None`` for the law's default design."""
     if how is None:
-        return design_starts(spec, DEFAULT_STARTS[spec.name], seed)
+        return design_starts(spec, spec.default_starts, seed)
     if isinstance(how, int) or (isinstance(how, str) and how.isdigit()):
         return design_starts(spec, int(how), seed)
     if how == "paper":
         return paper_starts(spec)
     return read_starts(spec, how)
-
-
-# Default design sizes: enough that, after screening, the best basin is found on every table
-# in the test suite and benchmarks, and small enough for seconds on 2 CPU cores.
-DEFAULT_STARTS = {"chinchilla": 512, "supervised": 768, "distillation": 2048, "data_constrained": 1024}

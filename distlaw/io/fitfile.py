@@ -13,15 +13,26 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .errors import FitFileError
+from ..errors import FitFileError
 from .files import atomic_path
-from .laws import LAWS, LawSpec, get_law
+from ..laws.catalog import LAW_INFO, SUPERVISED_LAW, LawInfo, law_info, preset_names
 
 
 def write_json(obj: Any, path: str | Path) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically (never a half-written file)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def finite_or_none(value):
+    """For JSON and Parquet: a non-finite float (unreachable, unbounded) becomes None, recursively."""
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def load_fit(path_or_preset: str, law: str | None = None) -> dict:
@@ -31,18 +42,18 @@ def load_fit(path_or_preset: str, law: str | None = None) -> dict:
     The record is validated: known law, every coefficient present, finite, scale constants > 0.
     """
     name = str(path_or_preset)
-    if not Path(name).exists() and (name in _preset_names() or ":" in name):
+    if not Path(name).exists() and (name in preset_names() or ":" in name):
         law_name, _, preset = name.rpartition(":")
-        spec = get_law(law_name or law or "supervised")
-        if preset not in spec.presets:
-            raise FitFileError(f"law {spec.name!r} has no preset {preset!r}; presets: {sorted(spec.presets)}")
-        record = {"law": spec.name, "params": dict(spec.presets[preset]), "preset": preset}
-        if spec.name == "distillation":
-            record["supervised"] = dict(LAWS["supervised"].presets["paper"])
+        info = law_info(law_name or law or SUPERVISED_LAW)
+        if preset not in info.presets:
+            raise FitFileError(f"law {info.name!r} has no preset {preset!r}; presets: {sorted(info.presets)}")
+        record = {"law": info.name, "params": dict(info.presets[preset]), "preset": preset}
+        if info.needs_supervised:
+            record["supervised"] = dict(LAW_INFO[SUPERVISED_LAW].presets["paper"])
         return record
     path = Path(name)
     if not path.is_file():
-        raise FitFileError(f"{path}: no such fit file (or preset; presets: {sorted(_preset_names())})")
+        raise FitFileError(f"{path}: no such fit file (or preset; presets: {sorted(preset_names())})")
     try:
         record = json.loads(path.read_text())
     except json.JSONDecodeError as err:
@@ -56,12 +67,12 @@ def load_fit(path_or_preset: str, law: str | None = None) -> dict:
     for key in ("law", "params"):
         if key not in record:
             raise FitFileError(f"{path}: missing key {key!r}")
-    spec = get_law(record["law"])
-    _check_params(spec, record["params"], f"{path}: params")
-    if spec.name == "distillation":
+    info = law_info(record["law"])
+    _check_params(info, record["params"], f"{path}: params")
+    if info.needs_supervised:
         if "supervised" not in record:
-            raise FitFileError(f"{path}: a distillation fit needs its 'supervised' coefficients")
-        _check_params(LAWS["supervised"], record["supervised"], f"{path}: supervised")
+            raise FitFileError(f"{path}: a {info.name} fit needs its 'supervised' coefficients")
+        _check_params(LAW_INFO[SUPERVISED_LAW], record["supervised"], f"{path}: supervised")
     return record
 
 
@@ -69,23 +80,21 @@ def supervised_coefficients(path_or_preset: str) -> dict:
     """Natural supervised-law coefficients from ``paper``, a supervised or chinchilla FIT.json
     (gamma = 1 for the latter) or a distillation FIT.json (its ``supervised`` entry)."""
     record = load_fit(path_or_preset, law="supervised")
-    if record["law"] == "distillation":
+    if LAW_INFO[record["law"]].needs_supervised:
         return dict(record["supervised"])
     if record["law"] == "chinchilla":
         return {**record["params"], "gamma": 1.0}
     return dict(record["params"])
 
 
-def _preset_names() -> set[str]:
-    return {preset for spec in LAWS.values() for preset in spec.presets}
-
-
-def _check_params(spec: LawSpec, params: dict, where: str) -> None:
-    missing = [n for n in spec.natural_names if n not in params]
+def _check_params(info: LawInfo, params: dict, where: str) -> None:
+    """Every coefficient of the law present and finite, scale constants (fitted as logs) > 0."""
+    missing = [n for n in info.coefficients if n not in params]
     if missing:
-        raise FitFileError(f"{where}: missing coefficient(s) {missing} for law {spec.name!r}")
-    for name in spec.natural_names:
+        raise FitFileError(f"{where}: missing coefficient(s) {missing} for law {info.name!r}")
+    for name in info.coefficients:
         value = params[name]
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise FitFileError(f"{where}: coefficient {name} = {value!r} is not a finite number")
-    spec.from_natural(params)  # raises on non-positive scale constants
+        if name in info.scale and value <= 0:
+            raise FitFileError(f"{where}: coefficient {name} must be > 0, got {value}")

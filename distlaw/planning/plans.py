@@ -8,8 +8,8 @@
 Both validate their arguments the same way and raise :class:`~distlaw.errors.InputError`
 (bad arguments), :class:`~distlaw.errors.FitFileError` (a fit that cannot plan) or
 :class:`~distlaw.errors.InfeasibleError` (a teacher that cannot exist), each naming the argument
-the way the CLI spells it (``--teacher-loss`` for ``teacher_loss``), as the whole library does, so
-the messages are the same from Python and from the command line.
+as this API spells it (``teacher_loss``), as the whole library does; the CLI shows its own flag
+(``--teacher-loss``) in its place.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import math
 import numbers
 from collections.abc import Sequence
 
-from .errors import FitFileError, InfeasibleError, InputError
+from ..errors import FitFileError, InfeasibleError, InputError
+from ..laws.catalog import DISTILLATION_LAW, PLAN_SCENARIOS, SUPERVISED_LAW
+from ..laws.precision import float64
 
-PLAN_SCENARIOS = ("supervised", "best-case", "teacher-inference", "teacher-pretraining", "pretraining-inference")
 
 
 def load_planning_laws(source: str = "paper", arch=None, where: str = "fit"):
@@ -30,19 +31,20 @@ def load_planning_laws(source: str = "paper", arch=None, where: str = "fit"):
     file gives both laws. ``where`` names the argument, flag or sweep key ``source`` came from,
     for the error message.
     """
-    from .compute import Architecture
-    from .fitfile import load_fit
-    from .laws import LAWS
-    from .planning import PlanningLaws
+    from ..laws.compute import Architecture
+    from ..io.fitfile import load_fit
+    from ..laws.registry import LAWS
+    from .optimize import PlanningLaws
 
-    record = load_fit(source, law="distillation")
-    if record["law"] != "distillation":
+    record = load_fit(source, law=DISTILLATION_LAW)
+    if record["law"] != DISTILLATION_LAW:
         raise FitFileError(f"{where} {source}: planning needs a distillation fit (it carries its supervised law), "
                            f"not a {record['law']} fit")
-    return PlanningLaws(LAWS["supervised"].from_natural(record["supervised"]),
-                        LAWS["distillation"].from_natural(record["params"]), arch or Architecture())
+    return PlanningLaws(LAWS[SUPERVISED_LAW].from_natural(record["supervised"]),
+                        LAWS[DISTILLATION_LAW].from_natural(record["params"]), arch or Architecture())
 
 
+@float64
 def plan_records(
     student_params: float | Sequence[float],
     budgets: float | Sequence[float],
@@ -75,18 +77,16 @@ def plan_records(
       rows as described in :func:`distlaw.planning.plan_table`, plus ``existing-teacher`` rows
       when a teacher is given.
     """
-    from .compute import SCENARIOS, with_logit_cost, with_students
-    from .laws import require_x64
-    from .planning import plan_table
+    from ..laws.compute import SCENARIOS, with_logit_cost, with_students
+    from .optimize import plan_table
 
-    require_x64()
     student_params = _positive_values(student_params, "student_params")
-    budgets = _positive_values(budgets, "budget")
+    budgets = _positive_values(budgets, "budgets")
     names = _scenario_names(scenarios)
     if not 0 <= logit_cost <= 1:
-        raise InputError(f"--logit-cost must be in [0, 1], got {logit_cost}")
+        raise InputError(f"logit_cost must be in [0, 1], got {logit_cost}", argument="logit_cost")
     if not students >= 1:
-        raise InputError(f"--students must be >= 1, got {students}")
+        raise InputError(f"students must be >= 1, got {students}", argument="students")
     laws = load_planning_laws(fit, arch)
     chosen = [None if n == "supervised" else with_logit_cost(with_students(SCENARIOS[n], students), logit_cost)
               for n in names]
@@ -107,10 +107,10 @@ def plan(student_params, budgets, **kwargs):
 def _positive_values(values, name: str) -> list[float]:
     values = [values] if isinstance(values, numbers.Real) else list(values)
     if not values:
-        raise InputError(f"--{name.replace('_', '-')}: give at least one value")
+        raise InputError(f"{name}: give at least one value", argument=name)
     for value in values:
         if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
-            raise InputError(f"--{name.replace('_', '-')}: {value!r} is not a positive, finite number")
+            raise InputError(f"{name}: {value!r} is not a positive, finite number", argument=name)
     return [float(v) for v in values]
 
 
@@ -119,19 +119,21 @@ def _scenario_names(scenarios) -> list[str]:
         scenarios = list(PLAN_SCENARIOS) if scenarios == "all" else [scenarios]
     unknown = [s for s in scenarios if s not in PLAN_SCENARIOS]
     if unknown:
-        raise InputError(f"unknown scenario {unknown[0]!r}; choose from all, {', '.join(PLAN_SCENARIOS)}")
+        raise InputError(f"scenarios: unknown scenario {unknown[0]!r}; choose from all, {', '.join(PLAN_SCENARIOS)}",
+                         argument="scenarios")
     return list(scenarios)
 
 
-def require_reachable_teacher_loss(laws, teacher_loss: float, where: str, error=InfeasibleError) -> None:
+def require_reachable_teacher_loss(laws, teacher_loss: float, where: str, error=InfeasibleError,
+                                   argument: str | None = None) -> None:
     """Refuse a teacher loss at or below the supervised law's irreducible E (no model reaches E).
 
-    ``where`` names the option or sweep key the value came from; ``error`` is the class raised.
+    ``where`` names the argument or sweep key the value came from; ``error`` is the class raised.
     """
     floor = math.exp(float(laws.supervised.log_e))
     if not teacher_loss > floor:
         raise error(f"{where} {teacher_loss:g}: a teacher's loss must exceed the supervised law's "
-                    f"irreducible loss E = {floor:.4g} (nats per token)")
+                    f"irreducible loss E = {floor:.4g} (nats per token)", argument=argument)
 
 
 def _existing_teacher_rows(laws, students, budgets, teacher_loss, teacher_params, teacher_tokens,
@@ -139,16 +141,18 @@ def _existing_teacher_rows(laws, students, budgets, teacher_loss, teacher_params
     """Rows for a teacher that already exists: its pretraining is sunk, its logits cost F(N_T)."""
     import numpy as np
 
-    from .compute import forward_flops
-    from .laws import supervised_log_loss
-    from .planning import _finite_or_none, existing_teacher, supervised_loss_at_size
+    from ..laws.compute import forward_flops
+    from ..laws.forms import supervised_log_loss
+    from ..io.fitfile import finite_or_none
+    from .optimize import existing_teacher, supervised_loss_at_size
 
     if teacher_loss is None and (teacher_params is None or teacher_tokens is None):
         raise InputError("an existing teacher needs --teacher-loss, or --teacher-params and --teacher-tokens")
     if logit_cost > 0 and teacher_params is None:
-        raise InputError("--teacher-params is needed to price the teacher's logits (or --logit-cost 0)")
+        raise InputError("teacher_params is needed to price the teacher's logits (or logit_cost=0)",
+                         argument="teacher_params")
     if teacher_loss is not None:
-        require_reachable_teacher_loss(laws, teacher_loss, "--teacher-loss")
+        require_reachable_teacher_loss(laws, teacher_loss, "teacher_loss", argument="teacher_loss")
     if teacher_loss is None:
         teacher_loss = float(np.exp(supervised_log_loss(laws.supervised, np.log(teacher_params),
                                                         np.log(teacher_tokens))))
@@ -167,4 +171,4 @@ def _existing_teacher_rows(laws, students, budgets, teacher_loss, teacher_params
                          "student_loss": loss, "supervised_loss": sup,
                          "on_bound": ["student_tokens"] if bound else [], "feasible": True,
                          "flops_split": {"student": student_share, "logits": 1 - student_share, "pretraining": 0.0}})
-    return [_finite_or_none(row) for row in rows]
+    return [finite_or_none(row) for row in rows]

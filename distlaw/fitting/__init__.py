@@ -1,0 +1,34 @@
+"""Fitting laws to run tables: the solver, the multi-start fit, bootstrap, and the fit job.
+
+Modules:
+  solver        the batched, box-constrained Levenberg-Marquardt solver over many starts
+  starts        starting points: the paper's grids, distlaw's design, a CSV of starts
+  multistart    the Huber objective in a box (fixed and tied coefficients), multi-start fits of
+                one or many problems, identifiability, bootstrap replicates
+  scaling_law   ``ScalingLaw(...).fit(runs) -> FitResult``: the whole job of ``distlaw fit``
+  isoflop       compute-optimal exponents from isoFLOP minima (Chinchilla's Approach 2)
+
+May import: :mod:`distlaw.errors`, :mod:`distlaw.laws`, :mod:`distlaw.io`.
+"""
+
+from .multistart import (
+    BootstrapResult,
+    Constraints,
+    FitData,
+    HuberObjective,
+    Solution,
+    bootstrap,
+    bootstrap_many,
+    constraints,
+    fit,
+    fit_data,
+    fit_many,
+    identifiability,
+    stack_data,
+)
+from .scaling_law import FitResult, ScalingLaw
+from .solver import SolverConfig
+
+__all__ = ["BootstrapResult", "Constraints", "FitData", "FitResult", "HuberObjective", "ScalingLaw", "Solution",
+           "SolverConfig", "bootstrap", "bootstrap_many", "constraints", "fit", "fit_data", "fit_many",
+           "identifiability", "stack_data"]

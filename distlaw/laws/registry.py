@@ -1,0 +1,153 @@
+"""The law registry: one :class:`LawSpec` per law, built from the catalog and the JAX forms.
+
+    >>> import jax.numpy as jnp
+    >>> from distlaw.laws import LAWS
+    >>> spec = LAWS["supervised"]
+    >>> p = spec.from_natural(spec.presets["paper"])
+    >>> float(jnp.exp(spec.log_loss(p, jnp.log(1e9), jnp.log(2e10))))  # doctest: +SKIP
+    2.3746...
+
+Adding a law is one entry in :mod:`distlaw.laws.catalog` (its data), one function and params
+type in :mod:`distlaw.laws.forms` (its JAX form) and one line in ``_FORMS`` below; the fitter,
+the CLI, FIT.json and the parametrized tests then iterate over it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+from ..errors import InputError
+from . import catalog, forms
+from .precision import float64
+
+
+# Natural form <-> optimizer form: scale constants are optimized as logs (Appendix F).
+def _log_fields(names: tuple[str, ...]) -> dict[str, str]:
+    """Map optimizer field -> natural name, e.g. ``log_a -> A``, ``log_d1 -> d1``."""
+    out = {}
+    for name in names:
+        if name.startswith("log_"):
+            stem = name[4:]
+            out[name] = stem.upper() if len(stem) == 1 else stem
+        else:
+            out[name] = name
+    return out
+
+
+class LawSpec(NamedTuple):
+    """Everything the fitter, the CLI and the tests need to know about one law.
+
+    Attributes:
+      name: registry key.
+      params_type: NamedTuple of optimizer-space coefficients.
+      log_loss: ``log_loss(params, *log_inputs) -> log L``.
+      input_columns: run-table columns feeding ``log_inputs`` in order (logs taken on load);
+        the distillation law's last input, Ltilde_S, is computed from a supervised law.
+      target_column: the observed loss column.
+      presets: published coefficient sets in natural form.
+      paper_starts: the paper's grid of initializations (natural-space values of optimizer
+        fields: logs for scale constants), one tuple of values per field.
+      bounds: the default box of every coefficient in natural form, ``{name: (lo, hi)}`` with
+        ``None`` for an open side (see ``DEFAULT_BOUNDS``).
+      optional_columns: run-table columns kept when present (a teacher's size and tokens).
+      needs_supervised: the law's last input is Ltilde_S, from a supervised law's coefficients.
+      formula: the law in one line, natural form.
+      default_starts: size of distlaw's own start design.
+    """
+
+    name: str
+    params_type: type
+    log_loss: Callable
+    input_columns: tuple[str, ...]
+    target_column: str
+    presets: Mapping[str, Mapping[str, float]]
+    paper_starts: Mapping[str, tuple[float, ...]]
+    bounds: Mapping[str, tuple[float | None, float | None]]
+    optional_columns: tuple[str, ...] = ()
+    needs_supervised: bool = False
+    formula: str = ""
+    default_starts: int = 512
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self.params_type._fields
+
+    @property
+    def natural_names(self) -> tuple[str, ...]:
+        mapping = _log_fields(self.fields)
+        return tuple(mapping[f] for f in self.fields)
+
+    def to_natural(self, params) -> dict[str, float]:
+        """Optimizer-space params (NamedTuple or sequence) -> ``{natural name: value}``."""
+        out = {}
+        for field, natural, value in zip(self.fields, self.natural_names, params, strict=True):
+            value = float(value)
+            out[natural] = float(jnp.exp(value)) if field.startswith("log_") else value
+        return out
+
+    def from_natural(self, values: Mapping[str, float]):
+        """``{natural name: value}`` -> optimizer-space NamedTuple of float64 scalars."""
+        missing = [n for n in self.natural_names if n not in values]
+        if missing:
+            raise InputError(f"law {self.name!r} needs coefficients {missing}")
+        vals = []
+        for field, natural in zip(self.fields, self.natural_names, strict=True):
+            v = float(values[natural])
+            if field.startswith("log_"):
+                if v <= 0:
+                    raise InputError(f"coefficient {natural} must be > 0, got {v}")
+                v = math.log(v)
+            vals.append(v)
+        return self.params_type(*vals)
+
+
+# Law name -> (optimizer-space params type, log-loss function).
+_FORMS = {
+    "chinchilla": (forms.ChinchillaParams, forms.chinchilla_log_loss),
+    "supervised": (forms.SupervisedParams, forms.supervised_log_loss),
+    "distillation": (forms.DistillationParams, forms.distillation_log_loss),
+    "data_constrained": (forms.DataConstrainedParams, forms.data_constrained_log_loss),
+}
+
+
+def _spec(info: catalog.LawInfo) -> LawSpec:
+    params_type, log_loss = _FORMS[info.name]
+    spec = LawSpec(name=info.name, params_type=params_type, log_loss=log_loss, input_columns=info.inputs,
+                   target_column=info.target, presets=info.presets,
+                   paper_starts=dict(zip(params_type._fields, info.paper_starts, strict=True)),
+                   bounds=info.bounds, optional_columns=info.optional_columns,
+                   needs_supervised=info.needs_supervised, formula=info.formula,
+                   default_starts=info.default_starts)
+    # The catalog (read without JAX by the CLI and FIT.json checks) must describe the JAX form.
+    scale = {natural for field, natural in zip(spec.fields, spec.natural_names, strict=True)
+             if field.startswith("log_")}
+    if spec.natural_names != info.coefficients or scale != set(info.scale):
+        raise AssertionError(f"law {info.name!r}: the catalog and the JAX form disagree on the coefficients")
+    return spec
+
+
+LAWS: dict[str, LawSpec] = {name: _spec(info) for name, info in catalog.LAW_INFO.items()}
+
+
+def get_law(name: str) -> LawSpec:
+    """The registered law called ``name``; :class:`~distlaw.errors.InputError` lists the choices otherwise."""
+    return LAWS[catalog.law_info(name).name]
+
+
+@float64
+def predict_loss(spec: LawSpec, params, *inputs, supervised=None):
+    """Loss in nats per token for natural-unit inputs (N, D[, L_T]) under ``spec``.
+
+    For the distillation law, ``supervised`` is the SupervisedParams (optimizer form) giving
+    Ltilde_S = L(N_S, D_S).
+    """
+    log_inputs = [jnp.log(jnp.asarray(x, dtype=jnp.float64)) for x in inputs]
+    if spec.needs_supervised:
+        if supervised is None:
+            raise InputError("the distillation law needs supervised coefficients for Ltilde_S")
+        log_inputs.append(forms.supervised_log_loss(supervised, log_inputs[0], log_inputs[1]))
+    return jnp.exp(spec.log_loss(params, *log_inputs))
