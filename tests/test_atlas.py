@@ -213,11 +213,25 @@ def test_contours_lie_on_their_levels(sweep_file, tmp_path):
 
 @pytest.mark.parametrize("kind", ["contours", "capacity-gap", "budget-split"])
 def test_plots_are_written(sweep_file, tmp_path, kind):
-    pytest.importorskip("matplotlib")
+    """The figures are written, and drawing them changes no matplotlib setting (backend,
+    rcParams) and leaves nothing in pyplot: a notebook's own figures and backend are its own."""
+    matplotlib = pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from distlaw.report.atlas_figures import atlas_figure
+
+    def settings():  # read without resolving the "auto" backend (rcParams["backend"] would)
+        return {key: matplotlib.rcParams._get(key) for key in matplotlib.rcParams}
+
+    before = settings()
+    pyplot_before = "matplotlib.pyplot" in sys.modules
     assert main(["atlas", str(sweep_file)]) == 0
     figure = tmp_path / f"{kind}.png"
     assert main(["plot", str(tmp_path / "out"), "--kind", kind, "-o", str(figure)]) == 0
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
+    assert isinstance(atlas_figure(tmp_path / "out", kind), Figure)
+    assert settings() == before
+    assert ("matplotlib.pyplot" in sys.modules) == pyplot_before
 
 
 @pytest.mark.slow

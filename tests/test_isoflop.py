@@ -111,7 +111,7 @@ def test_fewer_than_two_interior_minima_is_refused():
     # Keep only sizes below each budget's optimum (and all of the first budget's): one interior minimum.
     below = runs[(runs["params"] < chinchilla_optimum(6 * runs["params"] * runs["tokens"]) * 0.9)
                  | (runs.index < 9)]
-    with pytest.raises(InputError, match=r"DataFrame \(--where \"loss > 0\"\): only 1 of 4 budgets"):
+    with pytest.raises(InputError, match=r"DataFrame \(where \"loss > 0\"\): only 1 of 4 budgets"):
         isoflop(below, where="loss > 0")
     assert len(isoflop_minima(below)) == 4
 

@@ -245,14 +245,14 @@ def test_empty_table(tmp_path, text):
 def test_no_rows_left_after_where(tmp_path):
     path = write_csv(tmp_path / "runs.csv", HEADER + GOOD)
     assert error_of(path, required=SUPERVISED, where="params > 1e20") == (
-        f'{path}: no rows left after --where "params > 1e20"')
+        f'{path}: no rows left after where "params > 1e20"')
 
 
 @pytest.mark.parametrize("where", ["params >>> 3", "no_such_column > 1"])
 def test_bad_where_expression(tmp_path, where):
     path = write_csv(tmp_path / "runs.csv", HEADER + GOOD)
     message = error_of(path, required=SUPERVISED, where=where)
-    assert message.startswith(f'{path}: bad --where expression "{where}": ')
+    assert message.startswith(f'{path}: bad where expression "{where}": ')
 
 
 def test_bad_jsonl_line_is_named(tmp_path):

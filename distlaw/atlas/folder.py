@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import AtlasError, FitFileError, InputError, SweepError
 from ..io.fitfile import finite_or_none
+from ..laws.catalog import DISTILLATION_LAW
 from ..laws.precision import float64
 from .lookup import AtlasLookup
 
@@ -81,7 +82,7 @@ def bootstrap_samples(record: dict, source: str):
     if not stored:
         raise FitFileError(f"{source}: quantiles need a fit made with bootstrap resamples "
                            "(no bootstrap_samples in it)")
-    spec = LAWS["distillation"]
+    spec = LAWS[DISTILLATION_LAW]
     return np.array([np.asarray(spec.from_natural(dict(zip(stored["names"], row, strict=True))), dtype=np.float64)
                      for row in stored["values"]])
 
@@ -110,11 +111,11 @@ def build_atlas(
     from ..planning.plans import load_planning_laws
 
     sweep = _as_sweep(sweep, output)
-    record = load_fit(sweep.law, law="distillation")
+    record = load_fit(sweep.law, law=DISTILLATION_LAW)
     laws = load_planning_laws(sweep.law, sweep.architecture(), where=f"{sweep.path}: key 'law' =")
     _check_teacher_losses(sweep, laws)
     samples = bootstrap_samples(record, sweep.law) if sweep.quantiles else None
-    metadata = atlas_metadata(sweep, {"law": "distillation", "params": record["params"],
+    metadata = atlas_metadata(sweep, {"law": DISTILLATION_LAW, "params": record["params"],
                                       "supervised": record["supervised"], "source": sweep.law,
                                       "bootstrap_resamples": None if samples is None else len(samples)})
     prepare_folder(sweep, metadata, process)

@@ -380,7 +380,7 @@ def write_manifest(sweep: Sweep, metadata: dict, tables: dict, process: tuple[in
     """Write this process's manifest: every file with the rows it actually holds and its sha256."""
     manifest = {**metadata, "tables": {
         name: {"rows": sum(e["rows"] for e in entries), "files": entries,
-               "partitioning": ["student_size_index"] if name in ("loss", "uncertainty") else ["scenario"]}
+               "partitioning": ["student_size_index"] if name == "loss" else ["scenario"]}
         for name, entries in tables.items()}}
     path = sweep.output / _manifest_name(*process)
     _write_json(path, manifest)

@@ -21,6 +21,10 @@ from .parser import build_parser, flag
 from .runtime import configure_jax, configured, restore_jax
 
 
+DESCRIPTION = ("distlaw: fit supervised and distillation scaling laws to training runs, and plan compute "
+               "with them (Busbridge et al., ICML 2025)")
+
+
 class UsageError(InputError):
     """A bad command-line argument: one line on stderr, exit code 2."""
 
@@ -65,9 +69,7 @@ def _parse_bounds(items) -> dict[str, tuple]:
 def cmd_fit(args) -> int:
     configure_jax()
     from ..fitting.scaling_law import ScalingLaw
-    from ..laws.registry import get_law
 
-    spec = get_law(args.law)
     law = ScalingLaw(args.law, huber_delta=args.huber_delta, residuals=args.residuals,
                      max_iterations=args.max_iterations, starts=args.starts, seed=args.seed,
                      fixed=_parse_fixed(args.fix), ties=_parse_assignments(args.tie, "--tie"),
@@ -88,13 +90,13 @@ def cmd_fit(args) -> int:
               f"{report.timings['bootstrap']:.1f}s"
               + (f"; {failed} replicate(s) failed in every start and are left out" if failed else ""))
     report.save(args.output)
-    _print_summary(spec, record, report.timings["fit"])
+    _print_summary(args.law, record, report.timings["fit"])
     print(f"wrote {args.output}")
     return 0
 
 
-def _print_summary(spec, record, elapsed) -> None:
-    print(f"law: {spec.name}   runs: {record['n_runs']}   starts: {record['n_starts']}   "
+def _print_summary(law: str, record: dict, elapsed: float) -> None:
+    print(f"law: {law}   runs: {record['n_runs']}   starts: {record['n_starts']}   "
           f"fit time: {elapsed:.2f}s")
     space = "log residuals" if record.get("residuals", "log") == "log" else "residuals in nats"
     how = "least squares" if record["huber_delta"] is None else f"summed Huber, delta={record['huber_delta']:g}"
@@ -142,15 +144,10 @@ def _print_summary(spec, record, elapsed) -> None:
 def cmd_predict(args) -> int:
     configure_jax()
     from ..fitting.scaling_law import FitResult
-    from ..laws.registry import get_law
-    from ..io.runs import read_runs, write_table
+    from ..io.runs import write_table
 
-    report = FitResult.load(args.fit)
-    spec = get_law(report.law)
-    table = read_runs(args.runs, required=spec.input_columns,
-                      column_map=_parse_assignments(args.map, "--map"), where=args.where)
-    frame = table.frame.copy()
-    frame["predicted_loss"] = report.predict(tuple(frame[c].to_numpy() for c in spec.input_columns))
+    frame = FitResult.load(args.fit).predictions(args.runs, column_map=_parse_assignments(args.map, "--map"),
+                                                  where=args.where)
     write_table(frame, args.output)
     print(f"wrote {len(frame)} predictions to {args.output}")
     return 0
@@ -168,32 +165,19 @@ def cmd_generate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """The built-in default job: draw tables from the published laws, fit them back, compare."""
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    sup_runs, dist_runs = out / "supervised_runs.csv", out / "distillation_runs.csv"
-    steps = [
-        ["generate", "supervised", "-o", str(sup_runs), "--runs", "240", "--noise", "0.005"],
-        ["fit", str(sup_runs), "--law", "supervised", "-o", str(out / "supervised_fit.json")],
-        ["generate", "distillation", "-o", str(dist_runs), "--runs", "700"],
-        # Ltilde_S from the supervised law the table was drawn from, as the paper did with its own.
-        ["fit", str(dist_runs), "--law", "distillation", "--supervised", "paper",
-         "--holdout", "student_loss <= 2.3", "-o", str(out / "distillation_fit.json")],
-    ]
-    for step in steps:
-        print(f"$ distlaw {' '.join(step)}")
-        code = main(step)
-        if code:
-            return code
-    from ..io.fitfile import load_fit
-    from ..laws.registry import LAWS
+    """The built-in demonstration: tables drawn from the published laws, fitted back, compared."""
+    configure_jax()
+    from ..fitting.demo import demo, recovered
 
+    fits = demo(args.output)
+    for law, result in fits.items():
+        print(f"$ fit of {law} runs drawn from Table 6 -> {Path(args.output) / f'{law}_fit.json'}")
+        for note in result.notes:
+            print(f"note: {note}")
+        _print_summary(law, result.record, result.timings["fit"])
     print("\nrecovered against published (Table 6):")
-    for law, path in (("supervised", "supervised_fit.json"), ("distillation", "distillation_fit.json")):
-        fitted = load_fit(str(out / path))["params"]
-        published = LAWS[law].presets["paper"]
-        cells = ", ".join(f"{k} {fitted[k]:.4g} ({published[k]:.4g})" for k in published)
-        print(f"  {law}: {cells}")
+    for law, pairs in recovered(fits).items():
+        print(f"  {law}: " + ", ".join(f"{k} {fitted:.4g} ({published:.4g})" for k, (fitted, published) in pairs.items()))
     return 0
 
 
@@ -354,7 +338,7 @@ def error_line(err: DistlawError) -> str:
 
 
 def main(argv=None) -> int:
-    parser = build_parser(sys.modules[__name__], __doc__.splitlines()[0])
+    parser = build_parser(sys.modules[__name__], DESCRIPTION)
     args = parser.parse_args(argv)
     outermost = not configured()  # `distlaw demo` calls main again for each step
     try:

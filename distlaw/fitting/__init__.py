@@ -7,6 +7,7 @@ Modules:
                 one or many problems, identifiability, bootstrap replicates
   scaling_law   ``ScalingLaw(...).fit(runs) -> FitResult``: the whole job of ``distlaw fit``
   isoflop       compute-optimal exponents from isoFLOP minima (Chinchilla's Approach 2)
+  demo          ``distlaw demo``: tables drawn from the published laws, fitted back
 
 May import: :mod:`distlaw.errors`, :mod:`distlaw.laws`, :mod:`distlaw.io`.
 """

@@ -150,7 +150,7 @@ def isoflop_minima(frame: pd.DataFrame, *, points_per_interval: int = GRID_POINT
         notes.append(f"the table pools {len(names)} values of 'configuration' ({', '.join(names[:3])}"
                      f"{', ...' if len(names) > 3 else ''}); Porian et al.'s configurations re-read the same runs "
                      "under different parameter-count conventions and must never be pooled: "
-                     f"filter one with --where \"configuration == '{names[0]}'\"")
+                     f"filter one with where (--where) \"configuration == '{names[0]}'\"")
     flops = _flops(frame)
     if np.isnan(flops).any():
         i = int(np.argmax(np.isnan(flops)))
@@ -166,7 +166,7 @@ def isoflop_minima(frame: pd.DataFrame, *, points_per_interval: int = GRID_POINT
         first_budget, first_size = counts[counts > 1].index[0]
         notes.append(f"{len(table) - len(best)} rows repeat a (budget, params) pair (first: C={first_budget:.4g}, "
                      f"N={first_size:.4g}); the lowest loss of each pair was kept. Different runs at one budget "
-                     "and size usually mean pooled configurations or seeds: check --where")
+                     "and size usually mean pooled configurations or seeds: check where (--where)")
     rows, skipped = [], []
     for budget, group in best.groupby("budget", sort=True):
         n, loss = group["params"].to_numpy(), group["loss"].to_numpy()
@@ -216,7 +216,7 @@ def fit_power_laws(minima: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, c
         interior budgets there is no interval (``None``): every other resample is the same line.
       seed: the resampling seed (same seed, same numbers).
       ci: coverage of the percentile intervals.
-      source: how messages name the table (e.g. its files and --where filter).
+      source: how messages name the table (e.g. its files and where filter).
     Returns:
       ``{"a": {...}, "b": {...}, "c": {...}, "n_budgets": k, "bootstrap": B,
       "bootstrap_degenerate": m}``, each exponent ``{"value", "coefficient" (n0, d0 or l0),
@@ -225,15 +225,15 @@ def fit_power_laws(minima: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, c
       InputError: fewer than 2 budgets with an interior minimum, or a bad ``bootstrap``/``ci``.
     """
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
-        raise InputError(f"--bootstrap must be a whole number >= 0, got {bootstrap!r}")
+        raise InputError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}", argument="bootstrap")
     if not 0 < ci < 1:
-        raise InputError(f"--ci must lie strictly between 0 and 1, got {ci!r}")
+        raise InputError(f"ci must lie strictly between 0 and 1, got {ci!r}", argument="ci")
     interior = minima[minima["interior"].to_numpy(dtype=bool)]
     if len(interior) < 2:
         raise InputError(
             f"{source}: only {len(interior)} of {len(minima)} budgets (with >= 3 sizes) have an interior loss "
             "minimum; a compute-optimal power law needs at least 2 (the others' minima lie at the smallest or "
-            "largest size sampled: add sizes beyond them, or check that --where selects one isoFLOP family)")
+            "largest size sampled: add sizes beyond them, or check that where (--where) selects one isoFLOP family)")
     log_c = np.log(interior["budget"].to_numpy(np.float64))
     out: dict = {}
     rng = np.random.default_rng(seed)
@@ -313,7 +313,7 @@ def isoflop(runs, *, where: str | None = None, column_map: Mapping[str, str] | N
         notes = []
     minima = isoflop_minima(frame)
     notes += minima.attrs["notes"]
-    source = label + (f' (--where "{where}")' if where else "")
+    source = label + (f' (where "{where}")' if where else "")
     if minima.empty:
         raise InputError(f"{source}: no budget has 3 or more model sizes; an isoFLOP minimum needs at least 3")
     fits = fit_power_laws(minima, bootstrap=bootstrap, seed=seed, ci=ci, source=source)

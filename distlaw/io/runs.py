@@ -102,7 +102,7 @@ def read_runs(
     table = pd.concat(frames, ignore_index=True, sort=False)
     labels = ", ".join(label for _, label in files)
     if table.empty:  # every file had rows (checked on read), so the filter removed them
-        raise RunTableError(f'{labels}: no rows left after --where "{where}"')
+        raise RunTableError(f'{labels}: no rows left after where "{where}"')
     duplicates, note = _duplicates(table, list(required))
     notes += [note] if note else []
     return RunTable(table, tuple(label for _, label in files), tuple(notes), duplicates)
@@ -306,7 +306,7 @@ def _query(frame: pd.DataFrame, where: str, label: str) -> pd.DataFrame:
     try:
         return frame.query(where)
     except Exception as exc:  # noqa: BLE001 -- SyntaxError, NameError, KeyError...: all a bad expression
-        raise RunTableError(f'{label}: bad --where expression "{where}": {_one_line(exc)}') from None
+        raise RunTableError(f'{label}: bad where expression "{where}": {_one_line(exc)}') from None
 
 
 def _duplicates(table: pd.DataFrame, required: list[str]) -> tuple[int, str | None]:

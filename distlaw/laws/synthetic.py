@@ -12,7 +12,7 @@ import pandas as pd
 
 from .registry import LAWS, predict_loss
 
-from .catalog import LAW_INFO, PAPER_DISTILLATION, PAPER_SUPERVISED, SYNTHETIC
+from .catalog import DISTILLATION_LAW, LAW_INFO, PAPER_DISTILLATION, PAPER_SUPERVISED, SUPERVISED_LAW, SYNTHETIC
 
 # Non-embedding size ladder of the paper's experiments (Section 5 and Appendix of Busbridge et al.), in parameters.
 PAPER_SIZES = np.array([
@@ -60,8 +60,8 @@ def distillation_table(
     the distillation law's value with noise.
     """
     rng = np.random.default_rng(seed)
-    sup = LAWS["supervised"]
-    dist = LAWS["distillation"]
+    sup = LAWS[SUPERVISED_LAW]
+    dist = LAWS[DISTILLATION_LAW]
     sup_p, dist_p = sup.from_natural(supervised), dist.from_natural(distillation)
     sizes = PAPER_SIZES
     small = sizes[sizes <= 7.75e9]

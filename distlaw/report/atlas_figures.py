@@ -1,5 +1,8 @@
 """Figures from an atlas folder (matplotlib, installed with ``pip install 'distlaw[plot]'``).
 
+Every figure is a ``matplotlib.figure.Figure`` made directly, never through pyplot: importing or
+calling this module changes no matplotlib setting (backend, rcParams, pyplot's figure list).
+
 Kinds:
   contours      student loss over budget and student size, one panel per scenario, with the
                 iso-loss lines of the atlas's contour table and the supervised optimum's size;
@@ -16,19 +19,18 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AtlasError, InputError
+from ..io.files import atomic_path
 
 KINDS = ("contours", "capacity-gap", "budget-split")
 
 
-def _pyplot():
+def _new_figure(**kwargs):
+    """A matplotlib ``Figure`` of its own: no pyplot, no global backend or state touched."""
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError:
         raise InputError("plots need matplotlib: pip install 'distlaw[plot]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _read(atlas: Path, table: str) -> pd.DataFrame:
@@ -41,17 +43,22 @@ def _read(atlas: Path, table: str) -> pd.DataFrame:
     return opened.to_pandas(table)
 
 
-def plot(atlas: str | Path, kind: str, output: str | Path, student_params: float | None = None) -> Path:
-    """Draw ``kind`` from the atlas folder into ``output`` (PNG); returns the path."""
+def atlas_figure(atlas: str | Path, kind: str, student_params: float | None = None):
+    """The figure ``kind`` drawn from the atlas folder, as a matplotlib ``Figure`` (not shown,
+    not registered with pyplot: put it in a notebook cell, or ``savefig`` it)."""
     if kind not in KINDS:
-        raise InputError(f"unknown plot kind {kind!r}; choose one of {', '.join(KINDS)}")
-    atlas, output = Path(atlas), Path(output)
-    plt = _pyplot()
-    figure = {"contours": _contours, "capacity-gap": _capacity_gap, "budget-split": _budget_split}[kind](
-        plt, atlas, student_params)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=120, bbox_inches="tight")
-    plt.close(figure)
+        raise InputError(f"kind {kind!r}: unknown plot kind; choose one of {', '.join(KINDS)}", argument="kind")
+    draw = {"contours": _contours, "capacity-gap": _capacity_gap, "budget-split": _budget_split}[kind]
+    return draw(Path(atlas), student_params)
+
+
+def plot(atlas: str | Path, kind: str, output: str | Path, student_params: float | None = None) -> Path:
+    """Draw ``kind`` from the atlas folder into ``output`` (PNG, SVG or PDF by its suffix),
+    written atomically; returns the path."""
+    figure = atlas_figure(atlas, kind, student_params)
+    output = Path(output)
+    with atomic_path(output) as tmp:
+        figure.savefig(tmp, dpi=120, bbox_inches="tight", format=output.suffix.lstrip(".").lower() or "png")
     return output
 
 
@@ -63,11 +70,12 @@ def _ordered(names) -> list[str]:
     return [n for n in PLAN_SCENARIOS if n in present]
 
 
-def _contours(plt, atlas, _):
+def _contours(atlas, _):
     plan = _read(atlas, "plan")
     lines = _read(atlas, "contours") if (atlas / "contours").is_dir() else None
     scenarios = _ordered(plan["scenario"])
-    figure, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.8), sharey=True, squeeze=False)
+    figure = _new_figure(figsize=(4.2 * len(scenarios), 3.8))
+    axes = figure.subplots(1, len(scenarios), sharey=True, squeeze=False)
     lo, hi = np.nanpercentile(plan["student_loss"], [1, 99])
     for ax, name in zip(axes[0], scenarios, strict=True):
         part = plan[plan["scenario"] == name]
@@ -91,9 +99,10 @@ def _contours(plt, atlas, _):
     return figure
 
 
-def _capacity_gap(plt, atlas, _):
+def _capacity_gap(atlas, _):
     loss = _read(atlas, "loss")
-    figure, ax = plt.subplots(figsize=(6.4, 4.2))
+    figure = _new_figure(figsize=(6.4, 4.2))
+    ax = figure.subplots()
     sizes = np.unique(loss["student_params"])
     for n_s in sizes[:: max(1, len(sizes) // 6)]:
         part = loss[loss["student_params"] == n_s]
@@ -111,13 +120,14 @@ def _capacity_gap(plt, atlas, _):
     return figure
 
 
-def _budget_split(plt, atlas, student_params):
+def _budget_split(atlas, student_params):
     plan = _read(atlas, "plan")
     sizes = np.unique(plan["student_params"])
     n_s = sizes[len(sizes) // 2] if student_params is None else sizes[np.argmin(np.abs(np.log(sizes / student_params)))]
     part = plan[(plan["student_params"] == n_s) & (plan["scenario"] != "supervised")]
     scenarios = _ordered(part["scenario"])
-    figure, axes = plt.subplots(1, len(scenarios), figsize=(4 * len(scenarios), 3.4), sharey=True, squeeze=False)
+    figure = _new_figure(figsize=(4 * len(scenarios), 3.4))
+    axes = figure.subplots(1, len(scenarios), sharey=True, squeeze=False)
     for ax, name in zip(axes[0], scenarios, strict=True):
         rows = part[part["scenario"] == name].sort_values("budget")
         split = pd.DataFrame(list(rows["flops_split"].map(lambda s: s or {"student": np.nan, "logits": np.nan,
