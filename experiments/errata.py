@@ -1,4 +1,4 @@
-"""Where the paper's text and its own coefficients disagree (spec section 7): what distlaw computes.
+"""Where the paper's text and its own coefficients disagree (REFERENCE.md section 7): what distlaw computes.
 
     python experiments/errata.py [--quick] [--out DIR]
 """
@@ -19,14 +19,14 @@ from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_los
 from distlaw.laws.synthetic import distillation_table
 
 SUP, DIST = LAWS["supervised"], LAWS["distillation"]
-# Spec section 3: F(1e8) = 3.3377e8, F(1e9) = 2.4544e9, F(1e10) = 2.1750e10 (with n_vocab = 32768).
+# REFERENCE.md section 3: F(1e8) = 3.3377e8, F(1e9) = 2.4544e9, F(1e10) = 2.1750e10 (with n_vocab = 32768).
 SPEC_F = {1e8: 3.3377e8, 1e9: 2.4544e9, 1e10: 2.1750e10}
 COLUMNS = [("erratum", "quantity"), ("paper / spec", "published"), ("distlaw computes", "distlaw"),
            ("difference", "difference"), ("verdict", lambda row: row.verdict())]
 
 
 def vocabulary_rows(results: Results):
-    """F(N) with the corrected and with the printed vocabulary size, against the spec's values."""
+    """F(N) with the corrected and with the printed vocabulary size, against REFERENCE.md's values."""
     rows = []
     digits = {"published": ".5g", "distlaw": ".5g", "difference": "+.1e"}
     for n, expected in SPEC_F.items():
@@ -86,7 +86,7 @@ def main() -> None:
     md = [
         "## Errata: the paper's text against its own coefficients",
         "",
-        "Command: `python experiments/errata.py`. distlaw implements the corrected forms of spec section 7.",
+        "Command: `python experiments/errata.py`. distlaw implements the corrected forms of REFERENCE.md section 7.",
         "",
         results.begin("Vocabulary size in F(N) (printed 32168; Table 13 needs 32768)"),
         "",

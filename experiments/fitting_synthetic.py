@@ -1,4 +1,4 @@
-"""Fitting as the paper did it, on tables drawn from its own laws (spec sections 4 and 5).
+"""Fitting as the paper did it, on tables drawn from its own laws (REFERENCE.md sections 4 and 5).
 
     python experiments/fitting_synthetic.py [--quick] [--out DIR]
 

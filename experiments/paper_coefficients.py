@@ -4,7 +4,7 @@
 
 Writes OUT/paper_coefficients.md (one section per experiment, each with a table of
 ``| quantity or claim | published | distlaw | difference | reproduced? |``), the same rows as
-OUT/paper_coefficients.json (with each verdict's tolerance), and the figures OUT/paper_*.png. Published numbers are the spec's (/work/shared/spec/laws.md, section 6, an
+OUT/paper_coefficients.json (with each verdict's tolerance), and the figures OUT/paper_*.png. Published numbers are experiments/REFERENCE.md's (section 6, an
 independent re-computation of the paper); everything in the "distlaw" column is computed here.
 ``--quick`` shrinks every grid so the script runs in well under a minute on 2 CPU cores (CI); the
 full run takes a few minutes.
@@ -49,21 +49,21 @@ PI_TOLERANCE = "N_T/N_S in (1, 2] at 1e25 FLOPs, changing by < 25% over the last
 SCENARIO_ORDER = ["best-case", "teacher-inference", "teacher-pretraining", "pretraining-inference"]
 SCENARIO_LABEL = {"best-case": "best case", "teacher-inference": "teacher inference",
                   "teacher-pretraining": "teacher pretraining", "pretraining-inference": "pretraining + inference"}
-TOKEN_BOUND = 1e17  # upper bound on N_T, D_T, D_S in the paper's optimizer (spec section 3)
+TOKEN_BOUND = 1e17  # upper bound on N_T, D_T, D_S in the paper's optimizer (REFERENCE.md section 3)
 
 # ---------------------------------------------------------------------------------------------
-# Published numbers: spec section 6 ("Reference values", an independent re-computation with the
+# Published numbers: REFERENCE.md section 6 ("Reference values", an independent re-computation with the
 # paper's coefficients; the paper prints no code or data).
 
-# Spec section 6, first table: supervised law, (N, D) -> L.
+# REFERENCE.md section 6, first table: supervised law, (N, D) -> L.
 SPEC_SUPERVISED_POINTS = [(1e9, 2e10, 2.374692), (3e9, 1e11, 2.116994), (5.46e8, 5.12e11, 2.254211)]
-# Spec section 6, second table: distillation law, (N_S, D_S, L_T) -> L_S.
+# REFERENCE.md section 6, second table: distillation law, (N_S, D_S, L_T) -> L_S.
 SPEC_DISTILLATION_POINTS = [(1e9, 2e10, 2.0, 2.276811), (1e9, 2e10, 2.3, 2.357475),
                             (1e9, 2e10, 2.6, 2.600614), (3e9, 1e11, 1.9, 2.071670)]
-# Spec section 6, third table: supervised compute-optimal, C -> (N*, D*/N*, L*).
+# REFERENCE.md section 6, third table: supervised compute-optimal, C -> (N*, D*/N*, L*).
 SPEC_SUPERVISED_OPTIMA = {3e19: (5.03e8, 15.1, 2.5717), 1e20: (9.32e8, 15.6, 2.4190),
                           3e20: (1.64e9, 15.8, 2.2960), 1e21: (3.04e9, 15.8, 2.1766)}
-# Spec section 6, fourth table: compute-optimal student loss at fixed (N_S, C), SLSQP with bounds
+# REFERENCE.md section 6, fourth table: compute-optimal student loss at fixed (N_S, C), SLSQP with bounds
 # [1e6, 1e17]; "three decimals are reliable".
 SPEC_STUDENT_OPTIMA = [
     (1e9, 1e21, {"supervised": 2.2215, "best-case": 2.1925, "teacher-inference": 2.2084,
@@ -75,7 +75,7 @@ SPEC_STUDENT_OPTIMA = [
     (1e10, 1e24, {"supervised": 1.8148, "best-case": 1.8130, "teacher-inference": 1.8197,
                   "teacher-pretraining": 1.8266, "pretraining-inference": 1.8385}),
 ]
-# Spec section 5: IsoFLOP budgets and the size ladder ends (143M to 12.6B).
+# REFERENCE.md section 5: IsoFLOP budgets and the size ladder ends (143M to 12.6B).
 ISOFLOP_BUDGETS = [3e19, 1e20, 3e20, 1e21]
 LADDER_MIN, LADDER_MAX = 1.43e8, 1.26e10
 
@@ -283,7 +283,7 @@ def isoflop_profiles(ctx: Context) -> str:
     link = save(fig, ctx, "paper_isoflop.png", "IsoFLOP profiles of distilled and supervised students")
     intro = ("Student loss along the paper's IsoFLOP budgets for a fixed, free teacher: a hypothetical L_T = 2.0, and "
              "teachers from the paper's ladder trained on 20 tokens/param (loss from the supervised law); the student "
-             "is trained on D_S = C/(3 F(N_S)) tokens. The supervised profiles check the spec's compute-optimal "
+             "is trained on D_S = C/(3 F(N_S)) tokens. The supervised profiles check REFERENCE.md's compute-optimal "
              "table. The distilled minima have no published number; the check is whether each profile has a "
              "minimum inside the paper's student range. With a strong teacher (L_T ~ 2.0) the law's profiles at "
              "3e19-3e20 FLOPs keep falling through 12.6B, where the student sees a few hundredths of a token per "
@@ -299,7 +299,7 @@ def isoflop_profiles(ctx: Context) -> str:
 def capacity_gap(ctx: Context) -> str:
     """Student loss against teacher size, students and teachers on 20 tokens/param: the U-shape."""
     heading, add = ctx.results.begin("2. Capacity gap"), ctx.results.add
-    students = np.array([1.98e8, 5.46e8, 1.82e9, 7.75e9])  # from the paper's size ladder (spec section 5)
+    students = np.array([1.98e8, 5.46e8, 1.82e9, 7.75e9])  # from the paper's size ladder (REFERENCE.md section 5)
     n_t = np.logspace(8, 12, ctx.grids.profile_points)
     l_t = sup_loss(n_t, 20 * n_t)
     l_s = student_loss(students[:, None], 20 * students[:, None], l_t[None, :])
@@ -324,7 +324,7 @@ def capacity_gap(ctx: Context) -> str:
                         holds=abs(l_best - planned_s[j]) < 1e-4))
     weak = l_t[None, :] >= 1.05 * l_tilde[:, None]
     copy_gap = float(np.max(np.where(weak, l_s - l_t[None, :], -np.inf)))
-    rows.append(add("a teacher weaker than ~1.05 Ltilde_S is copied (L_S ~ L_T)", "L_S - L_T ~ 0 (spec section 2)",
+    rows.append(add("a teacher weaker than ~1.05 Ltilde_S is copied (L_S ~ L_T)", "L_S - L_T ~ 0 (REFERENCE.md section 2)",
                     f"max L_S - L_T = {copy_gap:.4f} nats over those teachers", "0 <= L_S - L_T < 0.02 nats",
                     0 <= copy_gap < 0.02))
     in_ladder = [LADDER_MIN <= b[0] <= LADDER_MAX for b in best]
@@ -359,8 +359,8 @@ def capacity_gap(ctx: Context) -> str:
     fig.suptitle("Capacity gap, paper coefficients: fixed-M students and teachers (M = D/N = 20)", fontsize=11)
     link = save(fig, ctx, "paper_capacity_gap.png", "Capacity gap: student loss against teacher size")
     intro = ("Students and teachers both trained on 20 tokens per parameter; student loss against teacher size "
-             "(100M-1T teachers; L_T from the supervised law). The paper's claim (its capacity-gap study, spec "
-             "section 4.3 'designed limits'): a stronger teacher is not always better, the curve is U-shaped. With the "
+             "(100M-1T teachers; L_T from the supervised law). The paper's claim (its capacity-gap study, "
+             "REFERENCE.md section 4.3 'designed limits'): a stronger teacher is not always better, the curve is U-shaped. With the "
              "published coefficients the U-shape is there, but for M = 20 students its minimum lies beyond the "
              "paper's largest teacher (12.6B): the best teacher is 20-600 times larger than the student.")
     return section(heading, intro, rows, [link])
@@ -411,7 +411,7 @@ def allocations(ctx: Context) -> str:
     at_bound = int(np.sum(ti.teacher_tokens_on_bound & feasible))
     ctx.shared["ti_bound"] = (at_bound, int(np.sum(feasible)))
     rows.append(add("teacher inference: D_T at the 1e17 bound (teacher overtrained)",
-                    "yes (Table 3 trend, spec section 6)",
+                    "yes (Table 3 trend, REFERENCE.md section 6)",
                     (f"{at_bound}/{int(np.sum(feasible))} (N_S, C) points; "
                      f"min D_T = {sci(float(np.min(ti.teacher_tokens)))}"), "every point",
                     at_bound == int(np.sum(feasible))))
@@ -433,7 +433,7 @@ def allocations(ctx: Context) -> str:
                                         student_tokens=np.minimum(saved_tokens, TOKEN_BOUND), student_loss=swapped)
     ctx.shared["tp_check"] = (int(np.sum(close)), close.size, worst, gain)
     rows.append(add("teacher pretraining: the optimal teacher is supervised compute-optimal for its FLOPs C_T",
-                    "yes (Table 3 trend, spec section 6)",
+                    "yes (Table 3 trend, REFERENCE.md section 6)",
                     (f"the compute-optimal teacher of the same L_T, its saved FLOPs given to the student, changes "
                      f"L_S by at most {worst:+.1e} nats at all {close.size} points"), "1e-9 nats at every point",
                     worst <= 1e-9))
@@ -487,7 +487,7 @@ def allocations(ctx: Context) -> str:
     intro = ("Eq. 10 solved by `planning.allocate` for student sizes 300M-50B and budgets 1e19-1e25 FLOPs in the "
              "four scenarios of Table 2 (N_T, D_T, D_S bounded to [1e6, 1e17]). In the best case the teacher is "
              "free and only its loss L_T* is determined; the figures show the cheapest supervised model reaching "
-             "it. Published trends: the paper's Table 3 as summarized in spec section 6.")
+             "it. Published trends: the paper's Table 3 as summarized in REFERENCE.md section 6.")
     return section(heading, intro, rows, links, extra)
 
 
@@ -539,7 +539,7 @@ def allocation_figures(ctx, students, budgets, shown, supervised, titles) -> lis
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. Crossover, and the spec's point values.
+# 4. Crossover, and REFERENCE.md's point values.
 
 
 def crossover_trend(sizes, best):
@@ -567,8 +567,8 @@ def crossover_trend(sizes, best):
 
 
 def crossover_and_reference(ctx: Context) -> str:
-    """Crossover budget against student size; the spec's reference tables (section 6)."""
-    heading, add = ctx.results.begin("4. Crossover budget, and the spec's reference values"), ctx.results.add
+    """Crossover budget against student size; REFERENCE.md's reference tables (section 6)."""
+    heading, add = ctx.results.begin("4. Crossover budget, and REFERENCE.md's reference values"), ctx.results.add
     sizes = np.unique(np.concatenate([np.logspace(8, np.log10(5e10), ctx.grids.crossover_sizes),
                                       [5e8, 6.5e8, 1e9, 3e9]]))
     chosen = [SCENARIOS["best-case"], SCENARIOS["teacher-inference"]]
@@ -593,7 +593,7 @@ def crossover_and_reference(ctx: Context) -> str:
         m = cb / (3.0 * float(flops(n))) / n if np.isfinite(cb) else np.inf
         cross_rows.append([size(n), sci(cb), sci(m), sci(ci)])
 
-    # Law point values (spec section 6, first two tables).
+    # Law point values (REFERENCE.md section 6, first two tables).
     six = {"published": ".6f", "distlaw": ".6f", "difference": "+.1e"}
     for n, d, published in SPEC_SUPERVISED_POINTS:
         got = float(sup_loss(n, d))
@@ -604,7 +604,7 @@ def crossover_and_reference(ctx: Context) -> str:
         rows.append(add(f"L_S(N_S = {sci(n)}, D_S = {sci(d)}, L_T = {l_t})", published, got, 2e-6,
                         abs(got - published) < 2e-6, difference=got - published, fmt=six))
 
-    # Compute-optimal student loss at fixed (N_S, C) (spec section 6, fourth table).
+    # Compute-optimal student loss at fixed (N_S, C) (REFERENCE.md section 6, fourth table).
     n_ref = np.array([r[0] for r in SPEC_STUDENT_OPTIMA])
     c_ref = np.array([r[1] for r in SPEC_STUDENT_OPTIMA])
     computed = {"supervised": np.asarray(planning.supervised_loss_at_size(LAWS_PAPER, n_ref, c_ref)[1])}
@@ -649,7 +649,7 @@ def crossover_and_reference(ctx: Context) -> str:
              "at 1e30 FLOPs, where both routes are on the 1e17-token bound):"), "",
              table(["N_S", "best case", "supervised D/N there", "teacher inference"], cross_rows)]
     intro = ("The budget above which supervised training of the student itself matches best-case (and, for "
-             "reference, teacher-inference) distillation, by bisection on the planned losses. Then the spec's "
+             "reference, teacher-inference) distillation, by bisection on the planned losses. Then REFERENCE.md's "
              "reference values: law point values (6 decimals) and the compute-optimal student loss at fixed "
              "(N_S, C) in all scenarios (3 decimals reliable: verdict at |difference| <= 5e-4).")
     return section(heading, intro, rows, [link], extra)
@@ -685,7 +685,7 @@ def optimal_teacher(ctx: Context) -> str:
             f"L_T*/Ltilde_S in [{np.min(ratio):.3f}, {np.max(ratio):.3f}]", None, None, shown=FIGURE_ONLY,
             holds=bool(np.all(ratio < 1))),
         add(("where the optimum sits on the bracket: L_T*/(d1 Ltilde_S) (the bracket falls from 0.98 at 0.5 to "
-             "0.023 at 0.8, spec section 2)"), None, f"[{np.min(scaled):.3f}, {np.max(scaled):.3f}]", None, None,
+             "0.023 at 0.8, REFERENCE.md section 2)"), None, f"[{np.min(scaled):.3f}, {np.max(scaled):.3f}]", None, None,
             shown=NO_NUMBER, note=NOT_PUBLISHED),
         add("L_T* against D_S at fixed N_S (observation)", None,
             f"falls monotonically at {int(np.sum(falls_d))}/{len(sizes)} sizes; e.g. 10B: "
@@ -725,7 +725,7 @@ def optimal_teacher(ctx: Context) -> str:
     link = save(fig, ctx, "paper_optimal_teacher.png", "Optimal teacher loss against student size")
     intro = ("For fixed student tokens D_S, the teacher loss minimizing the student's loss (`planning."
              "optimal_teacher_loss`, over every L_T a supervised teacher within the bounds can reach). The paper shows "
-             "this as a figure; the spec gives no numbers, so these are property checks.")
+             "this as a figure; REFERENCE.md gives no numbers, so these are property checks.")
     return section(heading, intro, rows, [link])
 
 
@@ -755,7 +755,7 @@ def compute_ratio(ctx: Context) -> str:
                     published = f"{'< 1' if expect_cheaper else '>= 1'} (supervised FLOPs vs crossover {sci(c_star)})"
                     ok = (ratio < 1) == expect_cheaper
                 else:
-                    published = ">= 1 (teacher pretraining (almost) never pays, spec section 6)"
+                    published = ">= 1 (teacher pretraining (almost) never pays, REFERENCE.md section 6)"
                     ok = ratio >= 1
                 rows.append(add(f"{size(n)} student to L_S = {target}, {SCENARIO_LABEL[name]}", published,
                                 f"supervised {sci(sup[i, j, k])}, distillation {sci(dist[i, j, k])} FLOPs", None, ok,
@@ -780,7 +780,7 @@ def compute_ratio(ctx: Context) -> str:
     link = save(fig, ctx, "paper_compute_ratio.png", "Distillation over supervised compute to reach a target loss")
     intro = ("`planning.compute_to_reach`: the least compute for supervised training of the student and for "
              "distillation in each scenario to bring the student to a target loss. The paper gives no numbers here "
-             "(its Appendix D.5's '3/4 and 1/2' is an erratum, spec section 7; see `errata.py`); the expected side "
+             "(its Appendix D.5's '3/4 and 1/2' is an erratum, REFERENCE.md section 7; see `errata.py`); the expected side "
              "of 1 follows from the crossover of section 4 (exactly: distillation is cheaper iff the supervised "
              "budget is below the crossover) and, for the pretraining scenarios, from the claim of section 6.")
     return section(heading, intro, rows, [link])
@@ -813,7 +813,7 @@ def pretraining_never_pays(ctx: Context):
 
 
 def claims(ctx: Context) -> str:
-    """Every qualitative claim of spec section 6, with the number that decides it."""
+    """Every qualitative claim of REFERENCE.md section 6, with the number that decides it."""
     heading, add = ctx.results.begin("7. The qualitative claims"), ctx.results.add
     rows = []
     grows, verdict_text = ctx.shared["crossover_claim"]
@@ -861,7 +861,7 @@ def claims(ctx: Context) -> str:
                                 f"143M-12.6B); best teachers {best_teachers}"),
                     None, all(gap["u_shapes"])))
     worst_table = ctx.shared["spec_table_worst"]
-    rows.append(add("compute-optimal student losses of spec section 6 to 3 decimals", "20 values",
+    rows.append(add("compute-optimal student losses of REFERENCE.md section 6 to 3 decimals", "20 values",
                     f"max abs difference {worst_table:.1e}", 5e-4, worst_table <= 5e-4))
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
@@ -881,7 +881,7 @@ def claims(ctx: Context) -> str:
                  "of the same student\nat the same budget (paper coefficients; black line, if any: parity)",
                  fontsize=11, y=1.02)
     link = save(fig, ctx, "paper_pretraining_claim.png", "Distillation with teacher pretraining against supervised")
-    intro = ("Each qualitative result of spec section 6 with the number that decides it (details in the sections "
+    intro = ("Each qualitative result of REFERENCE.md section 6 with the number that decides it (details in the sections "
              "above). The pretraining claim is checked over a grid: the compute-optimal student loss in the two "
              "scenarios that pay for the teacher's pretraining, minus the supervised loss of the same student at the "
              "same budget; 'better' means lower by more than 1e-6 nats. Verdict rule fixed before looking: "
@@ -903,8 +903,8 @@ def intro_text(ctx: Context, seconds: float) -> str:
         "",
         (f"Command: `{COMMAND}` (`--quick` for CI){mode}; this run took {seconds:.0f} s. Everything in the 'distlaw' "
         "column is computed from the paper's Table 6 coefficients with distlaw's public API "
-        "(`distlaw.laws.predict_loss`, `distlaw.planning`, `distlaw.compute`); published numbers are the spec's "
-        "reference values (spec section 6). Verdicts: 'reproduced' / '**not reproduced**' against a published "
+        "(`distlaw.laws.predict_loss`, `distlaw.planning`, `distlaw.compute`); published numbers are REFERENCE.md's "
+        "reference values (REFERENCE.md section 6). Verdicts: 'reproduced' / '**not reproduced**' against a published "
         "number or claim; 'n/a' where the paper gives only a figure ('holds' / 'fails' for a property checked "
         "without a published number)."),
         "",

@@ -29,7 +29,9 @@ published value stands beside it, with the difference and a verdict. `python
 experiments/run_all.py` reruns all of them (about 2 minutes on 2 CPU cores) and rewrites this
 file; `--quick` runs small versions (the test suite does, in CI). Figures are in `results/`; each
 script's rows are also in `results/NAME.json` (quantity, published, distlaw, tolerance, reproduced:
-true, false, or null where there is no published target).
+true, false, or null where there is no published target). `REFERENCE.md` in this folder is the
+project's reference for the laws, the compute model, the reference values and the paper's errata
+(the paper released no code); "REFERENCE.md section N" below points into it.
 """
 
 

@@ -7,6 +7,7 @@ function), so a change that breaks them fails here, not in a reviewer's memory.
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -208,18 +209,36 @@ import distlaw
 fit = distlaw.ScalingLaw("chinchilla", huber_delta=1e-3).fit("gadre2024", where="dataset == 'rpj'")
 predicted = fit.predict(([1e9], [2e10]))
 plans = distlaw.plan([1e9], [1e21, 1e22], scenarios=["supervised", "teacher-inference"])
-print(json.dumps({"x64": bool(jax.config.jax_enable_x64), "params": fit.params,
+atlas = distlaw.build_atlas(sys.argv[1], output=sys.argv[2])
+print(json.dumps({"files": {e["path"]: e["sha256"] for t in atlas.manifest["tables"].values() for e in t["files"]},"x64": bool(jax.config.jax_enable_x64), "params": fit.params,
                   "predicted": [float(v) for v in predicted], "dtype": str(predicted.dtype),
                   "student_loss": [float(v) for v in plans.student_loss]}))
 """
 
 
+SWEEP = """
+law = "paper"
+chunk_rows = 1024
+[loss]
+student_params = {min = 143e6, max = 7.75e9, count = 2}
+student_tokens = {min = 1e9, max = 1e13, count = 16}
+teacher_loss = {min = 1.8, max = 3.0, count = 40}
+[plan]
+student_params = {values = [3e8, 1e9]}
+budget = {min = 1e20, max = 1e23, count = 3}
+"""
+
+
 def test_a_notebook_just_works_and_matches_the_cli(tmp_path):
-    """From a fresh Python with JAX as it comes (float32 by default): fit, predict and plan in a
-    few lines of public API; JAX's global setting is untouched afterwards, and the coefficients
-    equal the CLI's fit of the same table (the CLI runs in its own process) to 1e-9."""
-    env_code = "import os; os.environ.pop('JAX_ENABLE_X64', None)\n"
-    done = subprocess.run([sys.executable, "-c", env_code + NOTEBOOK], capture_output=True, text=True, check=True)
+    """From a fresh Python with JAX as it comes (float32 by default): fit, predict, plan and an
+    atlas in a few lines of public API; JAX's global setting is untouched afterwards, the
+    coefficients equal the CLI's fit of the same table (the CLI runs in its own process) to 1e-9,
+    and the atlas files are the CLI's, byte for byte."""
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(SWEEP)
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    done = subprocess.run([sys.executable, "-c", NOTEBOOK, str(sweep), str(tmp_path / "notebook-atlas")],
+                          capture_output=True, text=True, check=True, env=env)
     notebook = json.loads(done.stdout.strip().splitlines()[-1])
     assert notebook["x64"] is False
     assert notebook["dtype"] == "float64"
@@ -227,7 +246,7 @@ def test_a_notebook_just_works_and_matches_the_cli(tmp_path):
     out = tmp_path / "fit.json"
     subprocess.run([sys.executable, "-m", "distlaw", "fit", "gadre2024", "--where", "dataset == 'rpj'", "--law",
                     "chinchilla", "--huber-delta", "1e-3", "-o", str(out)], capture_output=True, text=True,
-                   check=True, env={**__import__("os").environ, "DISTLAW_CACHE_DIR": ""})
+                   check=True, env={**os.environ, "DISTLAW_CACHE_DIR": ""})
     cli = json.loads(out.read_text())["params"]
     for name, value in cli.items():
         assert notebook["params"][name] == pytest.approx(value, rel=1e-9), name
@@ -237,6 +256,11 @@ def test_a_notebook_just_works_and_matches_the_cli(tmp_path):
     assert notebook["predicted"][0] == pytest.approx(expected, rel=1e-13)
     plans = subprocess.run([sys.executable, "-m", "distlaw", "plan", "--student-params", "1e9", "--budget",
                             "1e21,1e22", "--scenario", "supervised", "--json"], capture_output=True, text=True,
-                           check=True, env={**__import__("os").environ, "DISTLAW_CACHE_DIR": ""}).stdout
+                           check=True, env={**os.environ, "DISTLAW_CACHE_DIR": ""}).stdout
     cli_supervised = [row["student_loss"] for row in json.loads(plans)]
     assert notebook["student_loss"][::2] == pytest.approx(cli_supervised, rel=1e-12)
+    subprocess.run([sys.executable, "-m", "distlaw", "atlas", str(sweep), "-o", str(tmp_path / "cli-atlas")],
+                   capture_output=True, text=True, check=True, env={**env, "DISTLAW_CACHE_DIR": ""})
+    manifest = json.loads((tmp_path / "cli-atlas" / "manifest.json").read_text())
+    cli_files = {e["path"]: e["sha256"] for t in manifest["tables"].values() for e in t["files"]}
+    assert notebook["files"] == cli_files and len(cli_files) >= 4

@@ -1,4 +1,4 @@
-"""The laws against the spec's reference values, their limits, and jit/vmap behaviour."""
+"""The laws against REFERENCE.md's reference values, their limits, and jit/vmap behaviour."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import pytest
 
 from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss, supervised_log_loss
 
-RTOL = 1e-6  # spec section 6 gives 7 significant figures
+RTOL = 1e-6  # REFERENCE.md section 6 gives 7 significant figures
 
 SUPERVISED_REFERENCE = [(1e9, 2e10, 2.374692), (3e9, 1e11, 2.116994), (5.46e8, 5.12e11, 2.254211)]
 DISTILLATION_REFERENCE = [

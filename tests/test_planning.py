@@ -1,4 +1,4 @@
-"""Planning against closed forms, the spec's tables, SciPy SLSQP, and the paper's findings."""
+"""Planning against closed forms, REFERENCE.md's tables, SciPy SLSQP, and the paper's findings."""
 
 import json
 
@@ -20,7 +20,7 @@ SLSQP_SLACK = 1e-5  # nats: distlaw may not be worse than SLSQP by more than thi
 
 
 def test_forward_flops_reference():
-    # Spec section 3: F(1e8) = 3.3377e8, F(1e9) = 2.4544e9, F(1e10) = 2.1750e10.
+    # REFERENCE.md section 3: F(1e8) = 3.3377e8, F(1e9) = 2.4544e9, F(1e10) = 2.1750e10.
     np.testing.assert_allclose(forward_flops(np.array([1e8, 1e9, 1e10])), [3.3377e8, 2.4544e9, 2.1750e10],
                                rtol=5e-5)
     assert float(forward_flops(1e9, Architecture(six_nd=True))) == 2e9
@@ -35,7 +35,7 @@ def test_forward_flops_match_eq_69_by_hand():
     """F(N) against Eq. 69 with the paper's constants written out (reference.forward_flops_by_hand)."""
     n = np.geomspace(1e6, 1e17, 23)
     np.testing.assert_allclose(forward_flops(n), forward_flops_by_hand(n), rtol=1e-13)
-    # The hand formula itself against the spec's printed values (a check on the oracle).
+    # The hand formula itself against REFERENCE.md's printed values (a check on the oracle).
     np.testing.assert_allclose(forward_flops_by_hand([1e8, 1e9, 1e10]), [3.3377e8, 2.4544e9, 2.1750e10], rtol=5e-5)
 
 
@@ -82,7 +82,7 @@ def test_supervised_optimum_matches_chinchilla_closed_form():
 def test_supervised_optimum_spec_table(budget, n_star, ratio, loss):
     got = planning.supervised_optimum(LAWS_PAPER, budget)
     assert float(got.params) == pytest.approx(n_star, rel=5e-3)
-    # The optimum is flat in N: the spec's own N* = 9.32e8 at 1e20 gives D/N = 15.58 (printed 15.6)
+    # The optimum is flat in N: REFERENCE.md's own N* = 9.32e8 at 1e20 gives D/N = 15.58 (printed 15.6)
     # where the exact optimum 9.319e8 gives 15.547, so the ratio is held to 0.06, not 0.05.
     assert float(got.tokens / got.params) == pytest.approx(ratio, abs=0.06)
     assert float(got.loss) == pytest.approx(loss, abs=5e-5)
