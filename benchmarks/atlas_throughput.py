@@ -154,10 +154,9 @@ def main() -> None:
 
 def writer_threads() -> int:
     """The parallel writers distlaw uses on this backend (the pyarrow-only write gets as many)."""
-    from distlaw.atlas.write import ACCELERATOR_WRITER_THREADS, WRITER_THREADS
+    from distlaw.atlas.write import writer_count
 
-    limit = WRITER_THREADS if jax.default_backend() == "cpu" else ACCELERATOR_WRITER_THREADS
-    return max(1, min(limit, os.cpu_count() or 1))
+    return writer_count(jax.default_backend())
 
 
 def whole_command(sweep_path: str, work: Path, repeats: int = 3) -> float:

@@ -256,7 +256,7 @@ class AtlasLookup:
         if extra or missing:
             what = f"{extra[0]} is not one of its axes" if extra else f"{missing[0]} is missing"
             raise InputError(f"{self.source}: {what}; this atlas runs over {', '.join(self.axes)}")
-        wanted = self.columns if columns is None else _check_columns(columns, self.columns)
+        wanted = self.columns if columns is None else check_columns(columns, self.columns)
         try:
             arrays = [np.asarray(given[n], dtype=np.float64) for n in self.axes]
         except (TypeError, ValueError):

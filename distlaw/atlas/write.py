@@ -161,38 +161,55 @@ def loss_plan_sizes(sweep: Sweep) -> dict:
     return out
 
 
+def chunk_rows(sweep: Sweep, rows_per_partition: int, samples=None) -> int:
+    """Rows of one part file: the sweep's ``chunk_rows`` (at most a partition); with quantiles,
+    small enough that replicates x rows stays near 2^26 values on the device.
+
+    The files' row ranges follow from the sweep and the fit alone (``chunk_rows``, and the
+    replicate count with quantiles: both in the folder's content hash), never from the devices
+    or processes, so a run resumed on another machine writes exactly the missing rows.
+    """
+    chunk = min(sweep.chunk_rows, rows_per_partition)
+    if sweep.quantiles:
+        chunk = min(chunk, max(1024, (1 << 26) // len(samples)))
+    return chunk
+
+
+def writer_count(backend: str) -> int:
+    """Parallel Parquet writers: on a CPU backend the evaluation competes with the writers for the
+    same cores (2 writers measured best on 2 cores); on an accelerator the host's cores are all
+    the writers'."""
+    limit = WRITER_THREADS if backend == "cpu" else ACCELERATOR_WRITER_THREADS
+    return max(1, min(limit, os.cpu_count() or 1))
+
+
 @float64
 def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None = None, samples=None,
                      process: tuple[int, int] = (0, 1)) -> list[dict]:
     """Evaluate and write the loss atlas of ``sweep``; returns the manifest entries of its files.
 
-    With ``sweep.quantiles``, ``samples`` holds the bootstrap replicates; chunks then shrink so
-    that replicates x rows stays near 2^26 values on the device. ``process = (index, count)``
-    splits the work over processes (hosts): process i writes the partitions k with
-    k % count == i, on its own local devices, and nothing needs merging afterwards.
+    With ``sweep.quantiles``, ``samples`` holds the bootstrap replicates (see :func:`chunk_rows`).
+    ``process = (index, count)`` splits the work over processes (hosts): process i writes the
+    partitions k with k % count == i, on its own local devices, and nothing needs merging
+    afterwards. Chunks are computed on the device while earlier ones are encoded and written.
     """
     import jax
     import jax.numpy as jnp
 
     axes = sweep.loss_axes
     names = list(axes)
-    teacher_sizes = "teacher_params" in axes
     inner = tuple(jnp.asarray(axes[n]) for n in names[1:])
     rows_per_partition = int(np.prod([len(axes[n]) for n in names[1:]]))
     sharding = mesh_sharding(jax.local_devices())
     n_devices = len(jax.local_devices()) if sharding is not None else 1
     if sharding is not None:
         replicated = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
-    # The files' row ranges follow from the sweep and the fit alone (chunk_rows, and the
-    # replicate count with quantiles: both in the folder's content hash), never from the devices
-    # or processes, so a run resumed on another machine writes exactly the missing rows.
-    chunk = min(sweep.chunk_rows, rows_per_partition)
+    chunk = chunk_rows(sweep, rows_per_partition, samples)
     if sweep.quantiles:
-        chunk = min(chunk, max(1024, (1 << 26) // len(samples)))
         samples = jnp.asarray(samples)
     # The devices split a chunk evenly: compute a few rows past its end (dropped when written).
     compute_rows = math.ceil(chunk / n_devices) * n_devices
-    schema = loss_schema(teacher_sizes, metadata, sweep.quantiles)
+    schema = loss_schema("teacher_params" in axes, metadata, sweep.quantiles)
     repeated = loss_repeated_columns(schema)
     root = sweep.output / "loss"
     index, count = process
@@ -215,10 +232,7 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     # Parquet encoding and zstd release the GIL: several writers encode chunks in parallel while
     # the device computes the next one. Memory stays bounded: at most ``writers`` chunks wait
     # on the host, plus the one being computed.
-    # On a CPU backend the evaluation competes with the writers for the same cores (2 writers
-    # measured best on 2 cores); on an accelerator the host's cores are all the writers'.
-    limit = WRITER_THREADS if jax.default_backend() == "cpu" else ACCELERATOR_WRITER_THREADS
-    writers = max(1, min(limit, os.cpu_count() or 1))
+    writers = writer_count(jax.default_backend())
     pending = collections.deque()  # (path, rows, future) of the writes in flight, oldest first
     tables = {}  # {k: loss_tables of partition k}, for the partition being computed only
     with ThreadPoolExecutor(max_workers=writers) as pool:

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..io.fitfile import finite_or_none
 
 __all__ = ["IsoflopResult", "budget_minimum", "fit_power_laws", "isoflop", "isoflop_minima"]
 
@@ -332,7 +333,7 @@ def isoflop(runs, *, where: str | None = None, column_map: Mapping[str, str] | N
         "bootstrap_degenerate": fits["bootstrap_degenerate"],
         "ci": ci,
         "seed": seed,
-        "minima": [{key: _json_value(value) for key, value in row.items()}
+        "minima": [{key: finite_or_none(value) for key, value in row.items()}
                    for row in minima.to_dict(orient="records")],
         "sources": list(table.sources),
         "where": where,
@@ -341,12 +342,3 @@ def isoflop(runs, *, where: str | None = None, column_map: Mapping[str, str] | N
     }
     minima.attrs["notes"] = record["notes"]
     return IsoflopResult(minima, exponents, record)
-
-
-def _json_value(value):
-    """A NumPy scalar as a plain Python value; NaN and infinity as None (JSON has neither)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

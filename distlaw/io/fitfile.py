@@ -25,7 +25,10 @@ def write_json(obj: Any, path: str | Path) -> None:
 
 
 def finite_or_none(value):
-    """For JSON and Parquet: a non-finite float (unreachable, unbounded) becomes None, recursively."""
+    """For JSON and Parquet: a non-finite float (unreachable, unbounded) becomes None, and a
+    NumPy scalar a plain Python value, recursively through dicts and lists."""
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():  # a NumPy scalar
+        value = value.item()
     if isinstance(value, dict):
         return {key: finite_or_none(item) for key, item in value.items()}
     if isinstance(value, list):
