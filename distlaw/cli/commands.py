@@ -73,10 +73,10 @@ def cmd_fit(args) -> int:
     law = ScalingLaw(args.law, huber_delta=args.huber_delta, residuals=args.residuals,
                      max_iterations=args.max_iterations, starts=args.starts, seed=args.seed,
                      fixed=_parse_fixed(args.fix), ties=_parse_assignments(args.tie, "--tie"),
-                     bounds=_parse_bounds(args.bounds), supervised=args.supervised)
+                     bounds=_parse_bounds(args.bounds), supervised=args.supervised, chunk_rows=args.chunk_rows)
     report = law.fit(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
                      holdout=args.holdout, group_by=args.group_by, bootstrap=args.bootstrap or 0, ci=args.ci,
-                     warm_start=args.warm_start)
+                     warm_start=args.warm_start, run_id=args.run_id)
     record = report.record
     for note in record["notes"]:
         print(f"note: {note}")
@@ -96,8 +96,13 @@ def cmd_fit(args) -> int:
 
 
 def _print_summary(law: str, record: dict, elapsed: float) -> None:
-    print(f"law: {law}   runs: {record['n_runs']}   starts: {record['n_starts']}   "
+    rows = f" ({record['n_rows']} rows)" if "n_rows" in record else ""
+    print(f"law: {law}   runs: {record['n_runs']}{rows}   starts: {record['n_starts']}   "
           f"fit time: {elapsed:.2f}s")
+    if "screening" in record:
+        screen = record["screening"]
+        print(f"large table: {screen['starts']} starts screened on a stratified subsample of {screen['runs']} runs, "
+              f"the best {screen['polished']} distinct optima polished on all of them")
     space = "log residuals" if record.get("residuals", "log") == "log" else "residuals in nats"
     how = "least squares" if record["huber_delta"] is None else f"summed Huber, delta={record['huber_delta']:g}"
     print(f"objective ({how} of {space}): {record['objective']:.10g}")

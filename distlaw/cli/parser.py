@@ -78,6 +78,11 @@ def _add_fit(sub, commands) -> None:
     fit.add_argument("--holdout", metavar="EXPR", help="fit on the other runs, report error on these")
     fit.add_argument("--group-by", metavar="COL[,COL]", help="fit every group in one batched call")
     fit.add_argument("--warm-start", metavar="OLD.json", help="also start from an earlier fit")
+    fit.add_argument("--run-id", metavar="COLUMN",
+                     help="the column naming each row's training run (tables of checkpoints): the bootstrap "
+                          "resamples whole runs, and the summary counts runs and rows")
+    fit.add_argument("--chunk-rows", type=int, metavar="N",
+                     help="runs per chunk of the normal equations on large tables (default: sized from memory)")
     needs = [n for n in LAW_NAMES if LAW_INFO[n].needs_supervised]
     fit.add_argument("--supervised", metavar="FIT.json|paper",
                      help=f"supervised law for Ltilde_S (required with --law {'/'.join(needs)}): a supervised "

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import NamedTuple
@@ -260,6 +261,9 @@ class Solution:
         ``{name: value}``, from the Huber sandwich at the optimum; empty when not computed.
       local_optima: distinct optima found (optimizer space), best first; bootstrap warm starts.
       failed: every start failed (non-finite objective); then params are NaN.
+      screen_runs: on a large table, the runs of the subsample every start was screened on
+        (0: the starts ran on the whole table); see :func:`fit_many`.
+      polished: on a large table, the distinct candidates polished on the whole table.
       stopped_early: the best start ended at the iteration limit, still descending: the optimum
         reported is where it stopped (``SolverConfig.max_iterations``; ``max_iterations=`` of
         :class:`distlaw.ScalingLaw`, ``--max-iterations`` on the command line, raise it).
@@ -279,6 +283,8 @@ class Solution:
     local_optima: np.ndarray | None = None
     failed: bool = False
     stopped_early: bool = False
+    screen_runs: int = 0
+    polished: int = 0
 
 
 @float64
@@ -338,12 +344,18 @@ def fit_many(
     progress: Callable[[int, int], None] | None = None,
     identify: bool = True,
     max_iterations: int | None = None,
+    chunk_rows: int | None = None,
 ) -> list[Solution]:
     """Fit every problem of a stacked :class:`FitData` in one batched call.
 
     ``starts`` (full optimizer-space rows) is one ``[S, P]`` array shared by all problems, or
     a list with one per problem; starts outside the box are clipped into it. A problem whose
     starts all fail comes back with ``failed=True`` (see :func:`fit` for the single-fit error).
+
+    Tables of more than ``LARGE_TABLE_RUNS`` runs (with the default ``config``) screen the
+    starts on a stratified subsample and polish the best few distinct optima on the whole
+    table in chunks of ``chunk_rows`` runs (default: sized from memory, :func:`chunk_rows_for`);
+    see :func:`_fit_large`. Smaller tables run every start on the whole table.
     """
     box = constraints(spec, fixed, ties, bounds)
     n_problems = int(np.asarray(problems.log_obs).shape[0])
@@ -352,10 +364,13 @@ def fit_many(
     reduced = [box.reduce(s) for s in starts]
     start_problem = np.concatenate([np.full(len(s), q) for q, s in enumerate(reduced)])
     objective = box.objective(delta, residuals)
+    if max_iterations is not None and max_iterations < 1:
+        raise InputError(f"max_iterations must be >= 1, got {max_iterations}", argument="max_iterations")
+    n_runs = int(np.asarray(problems.weights).shape[-1])
+    if config is None and n_runs > LARGE_TABLE_RUNS:
+        return _fit_large(box, objective, problems, reduced, max_iterations, progress, identify, chunk_rows)
     config = config or default_config(len(start_problem) // max(n_problems, 1), box.n_free)
     if max_iterations is not None:
-        if max_iterations < 1:
-            raise InputError(f"max_iterations must be >= 1, got {max_iterations}", argument="max_iterations")
         config = config._replace(max_iterations=int(max_iterations))
     result = solver.minimize_starts(objective, np.concatenate(reduced), start_problem, problems,
                                     box.lower, box.upper, config, progress)
@@ -364,6 +379,137 @@ def fit_many(
         members = np.flatnonzero(result.problem == q)
         fits.append(_summarize(box, objective, result, members, _take(problems, q), identify))
     return fits
+
+
+# Tables larger than this screen their starts on a subsample (benchmarks/README.md, "large tables").
+LARGE_TABLE_RUNS = 2_048
+SCREEN_RUNS_PER_COEFFICIENT = 128  # the stratified subsample every start is screened on: 128 runs
+SCREEN_RUNS = 512  # per free coefficient, at least 512 (chinchilla 640, distillation 1,152)
+POLISH_CANDIDATES = 4  # at most this many distinct optima of the screening are polished on the whole table,
+POLISH_GAP = 0.1  # those within 10% of the best subsample objective
+_STRATA_PER_INPUT = 4  # quantile bins per log input; cells are their products
+
+
+def stratified_subsample(data: FitData, size: int, seed: int = 0) -> np.ndarray:
+    """Indices (sorted) of about ``size`` runs of ``data`` that keep the table's spread.
+
+    From a uniform random draw of at most 64 x ``size`` runs (of positive weight), runs are put
+    in cells (``_STRATA_PER_INPUT`` quantile bins of each log input, crossed), ordered by cell
+    and at random within a cell, and taken systematically (every ``m / size``-th from a random
+    offset): each cell gets its share of the sample, so the subsample covers the table as the
+    table covers its inputs. The runs at the ends of every input's range (over the whole
+    table) are added, as they pin the extrapolation. Every run when there are at most ``size``.
+    The draw keeps the cost linear in the table and small (10^7 runs: 0.1 s).
+    """
+    weights = np.asarray(data.weights)
+    present = np.flatnonzero(weights > 0)
+    if len(present) <= size:
+        return present
+    rng = np.random.default_rng(seed)
+    pool = np.sort(rng.choice(present, size=min(len(present), 64 * size), replace=False))
+    cells = np.zeros(len(pool), dtype=np.int64)
+    ends = []
+    for column in data.log_inputs:
+        column = np.asarray(column)
+        x = column[pool]
+        edges = np.quantile(x, np.linspace(0, 1, _STRATA_PER_INPUT + 1)[1:-1])
+        cells = cells * _STRATA_PER_INPUT + np.searchsorted(edges, x, side="right")
+        masked = np.where(weights > 0, column, np.nan)
+        ends += [int(np.nanargmin(masked)), int(np.nanargmax(masked))]
+    order = np.lexsort((rng.random(len(pool)), cells))
+    step = len(pool) / size
+    picked = order[(np.arange(size) * step + rng.random() * step).astype(np.int64)]
+    return np.unique(np.concatenate([pool[picked], ends]))
+
+
+def chunk_rows_for(width: int, n_params: int, budget_bytes: int | None = None) -> int:
+    """Runs per chunk of the normal equations for a pool of ``width`` lanes (a power of two).
+
+    Each lane holds one chunk's residuals, weights and Jacobian, about (K + 4) float64 per run.
+    On an accelerator that reports its memory, the pool may hold a quarter of it (big chunks
+    keep the device busy). On a CPU each lane's chunk stays near 1.5 MB, inside the cache:
+    measured on 10^5 runs (chinchilla, 2 cores), one lane's pass over the table took 3.5 ms in
+    chunks of 4,096 runs, 4.3 ms at 16,384, 6.3 ms at 65,536 and 33 ms at 262,144
+    (benchmarks/README.md). Between 1,024 and 1,048,576 runs, a power of two.
+    ``DISTLAW_CHUNK_ROWS`` (or ``ScalingLaw(chunk_rows=)``) overrides it.
+    """
+    override = os.environ.get("DISTLAW_CHUNK_ROWS")
+    if override:
+        return max(1, int(override))
+    if budget_bytes is None:
+        budget_bytes = int(1.5 * 2**20) * max(width, 1)
+        try:
+            stats = jax.devices()[0].memory_stats() or {}
+            if jax.default_backend() != "cpu" and stats.get("bytes_limit"):
+                budget_bytes = stats["bytes_limit"] // 4
+        except Exception:  # noqa: BLE001 -- a backend without memory statistics
+            pass
+    rows = budget_bytes // (max(width, 1) * (n_params + 4) * 8)
+    return int(min(max(1 << max(int(rows).bit_length() - 1, 0), 1024), 1 << 20))
+
+
+def _fit_large(box, objective, problems, reduced, max_iterations, progress, identify, chunk_rows) -> list[Solution]:
+    """Multi-start at the price of a few starts, for tables too large to run every start on.
+
+    1. Every start is screened (the usual screen, then the survivors to convergence) on a
+       stratified subsample of each problem (:func:`stratified_subsample`, 128 runs per free
+       coefficient, at least ``SCREEN_RUNS``: on the distillation law's ridge a 512-run
+       subsample led the polish into a basin 3e-4 above the table's optimum, 1,152 did not).
+    2. The best ``POLISH_CANDIDATES`` distinct optima of each problem are polished on its whole
+       table, the normal equations summed over chunks of runs
+       (:func:`distlaw.fitting.solver.huber_pieces_chunked`): memory grows with the chunk,
+       not with the table.
+    The result says how many runs were screened on and how many candidates polished.
+    """
+    n_problems = int(np.asarray(problems.log_obs).shape[0])
+    size = max(SCREEN_RUNS, SCREEN_RUNS_PER_COEFFICIENT * box.n_free)
+    subsets = [stratified_subsample(_take(problems, q), size, seed=q) for q in range(n_problems)]
+    # Padded to a multiple of 64 runs: every large table screens in the same shape, so a new
+    # table size compiles nothing new (and the persistent cache serves the next command).
+    screen = solver.pad_runs(stack_data([_rows(_take(problems, q), subset) for q, subset in enumerate(subsets)]), 64)
+    start_problem = np.concatenate([np.full(len(s), q) for q, s in enumerate(reduced)])
+    config = default_config(len(start_problem) // max(n_problems, 1), box.n_free)
+    if max_iterations is not None:
+        config = config._replace(max_iterations=int(max_iterations))
+    screened = solver.minimize_starts(objective, np.concatenate(reduced), start_problem, screen, box.lower,
+                                      box.upper, config, progress)
+    candidates, candidate_problem = [], []
+    for q in range(n_problems):
+        members = np.flatnonzero(screened.problem == q)
+        values = screened.value[members]
+        optima, optimum_values = _distinct_optima(screened.params[members], values, POLISH_CANDIDATES,
+                                                  with_values=True)
+        # Polish the basins that could still be the table's best: within POLISH_GAP of the best
+        # on the subsample (a basin far worse there is far worse on the table it samples).
+        close = optimum_values <= optimum_values[:1] * (1 + POLISH_GAP) if len(optima) else np.zeros(0, bool)
+        optima = optima[close] if len(optima) else screened.params[members[:1]]
+        candidates.append(optima)
+        candidate_problem.append(np.full(len(optima), q))
+    candidates, candidate_problem = np.concatenate(candidates), np.concatenate(candidate_problem)
+    width = min(128, 1 << max(len(candidates) - 1, 0).bit_length())
+    chunk = chunk_rows or chunk_rows_for(width, box.n_free)
+    problems = solver.pad_runs(problems, chunk)  # once: the polish and the sandwich read it as is
+    polish_config = solver.SolverConfig(width=width, chunk=chunk, max_iterations=config.max_iterations)
+    polished = solver.minimize_starts(objective, candidates, candidate_problem, problems, box.lower, box.upper,
+                                      polish_config, progress)
+    fits = []
+    for q in range(n_problems):
+        members = np.flatnonzero(polished.problem == q)
+        fit = _summarize(box, objective, polished, members, _take(problems, q), identify, chunk=chunk)
+        screened_members = np.flatnonzero(screened.problem == q)
+        values = screened.value[screened_members]
+        best = np.min(np.where(np.isfinite(values), values, np.inf))
+        statuses = np.bincount(screened.status[screened_members], minlength=len(solver.STATUS_NAMES))
+        fits.append(dataclasses.replace(
+            fit, n_starts=len(screened_members), screen_runs=len(subsets[q]), polished=len(members),
+            converged_fraction=float(np.mean(values <= best + CONVERGED_RTOL * max(abs(best), 1e-300))),
+            status_counts={solver.STATUS_NAMES[k]: int(c) for k, c in enumerate(statuses) if c}))
+    return fits
+
+
+def _rows(data: FitData, index: np.ndarray) -> FitData:
+    return FitData(tuple(np.asarray(x)[index] for x in data.log_inputs), np.asarray(data.log_obs)[index],
+                   np.asarray(data.weights)[index])
 
 
 @float64
@@ -410,7 +556,7 @@ def _take(tree, q):
     return jax.tree.map(lambda a: np.asarray(a)[q], tree)
 
 
-def _summarize(box: Constraints, objective, result, members, data, identify) -> Solution:
+def _summarize(box: Constraints, objective, result, members, data, identify, chunk: int = 0) -> Solution:
     spec = box.spec
     values = result.value[members]
     finite = np.isfinite(values)
@@ -426,7 +572,7 @@ def _summarize(box: Constraints, objective, result, members, data, identify) -> 
     z = result.params[members[best_local]]
     params = box.expand(z)[0]
     tolerance = CONVERGED_RTOL * max(abs(best_value), 1e-300)
-    unidentified, std_errors = identifiability(box, objective, z, data) if identify else ((), {})
+    unidentified, std_errors = identifiability(box, objective, z, data, chunk=chunk) if identify else ((), {})
     return Solution(
         law=spec.name,
         params=params,
@@ -444,8 +590,18 @@ def _summarize(box: Constraints, objective, result, members, data, identify) -> 
     )
 
 
-def _distinct_optima(params, values, max_count: int = 8, rtol: float = 1e-3) -> np.ndarray:
-    """Up to ``max_count`` optima with distinct objective values (relative gap > rtol), best first."""
+def _cluster_weights(rng, cluster: np.ndarray, base: np.ndarray, n_resamples: int) -> np.ndarray:
+    """[B, n] row weights of a cluster bootstrap: draw runs, give each row its run's count."""
+    ids = np.unique(cluster[(cluster >= 0) & (base > 0)])
+    counts = rng.multinomial(len(ids), np.full(len(ids), 1.0 / len(ids)), size=n_resamples)
+    position = np.searchsorted(ids, cluster)
+    valid = (cluster >= 0) & (base > 0)
+    return np.where(valid, counts[:, np.minimum(position, len(ids) - 1)] * base, 0.0).astype(np.float64)
+
+
+def _distinct_optima(params, values, max_count: int = 8, rtol: float = 1e-3, with_values: bool = False):
+    """Up to ``max_count`` optima with distinct objective values (relative gap > rtol), best first
+    (and their values, ``with_values``)."""
     order = np.argsort(np.where(np.isfinite(values), values, np.inf))
     kept, kept_values = [], []
     for i in order:
@@ -456,7 +612,7 @@ def _distinct_optima(params, values, max_count: int = 8, rtol: float = 1e-3) -> 
             kept_values.append(values[i])
         if len(kept) == max_count:
             break
-    return np.array(kept)
+    return (np.array(kept), np.array(kept_values)) if with_values else np.array(kept)
 
 
 # A coefficient is "not identified" when its approximate 95% interval is wider than this:
@@ -468,7 +624,7 @@ _PLAIN_FLOOR = 0.05
 
 
 @float64
-def identifiability(box: Constraints, objective: HuberObjective, z, data: FitData):
+def identifiability(box: Constraints, objective: HuberObjective, z, data: FitData, chunk: int = 0):
     """Coefficients the data cannot pin down, judged at the optimum ``z`` by the Huber sandwich.
 
     With J = dr/dz at the optimum, the robust (M-estimator) covariance of the free coordinates is
@@ -480,18 +636,13 @@ def identifiability(box: Constraints, objective: HuberObjective, z, data: FitDat
     its 95% Wald half-width 1.96 sqrt(Cov_kk) exceeds ``ln 10`` (scale constants, in logs: not
     pinned down within a factor of 10) or ``max(|value|, 0.05)`` (plain coefficients: more
     than 100% uncertain). A direction H cannot see at all (singular H) gives an infinite
-    variance. Coefficients on a bound are judged the same way. Returns
+    variance. Coefficients on a bound are judged the same way. With ``chunk`` (a large table),
+    H and B are summed over chunks of that many runs. Returns
     ``(flagged natural names, {name: standard error in optimizer space})``.
     """
     spec = box.spec
-    residual, jacobian = _residuals_and_jacobian(objective, jnp.asarray(z), data)
+    hessian, score = _sandwich_pieces(objective, z, data, chunk)
     w = np.asarray(data.weights)
-    residual = np.where(w > 0, np.asarray(residual), 0.0)
-    jacobian = np.where((w > 0)[:, None], np.asarray(jacobian), 0.0)
-    magnitude = np.abs(residual)
-    omega = np.minimum(1.0, objective.delta / np.maximum(magnitude, 1e-300))
-    hessian = (jacobian * (w * omega)[:, None]).T @ jacobian
-    score = (jacobian * (w * np.clip(residual, -objective.delta, objective.delta) ** 2)[:, None]).T @ jacobian
     n_runs, k = float(np.sum(w)), len(z)
     names = box.free_names()
     if not (np.all(np.isfinite(hessian)) and np.all(np.isfinite(score))):
@@ -518,6 +669,52 @@ def identifiability(box: Constraints, objective: HuberObjective, z, data: FitDat
     unidentified = tuple(name for name, k in zip(spec.natural_names, box.source, strict=True) if k in flagged)
     return unidentified, {n: std_errors[names[k]] for n, k in zip(spec.natural_names, box.source, strict=True)
                           if k >= 0}
+
+
+def _sandwich_pieces(objective: HuberObjective, z, data: FitData, chunk: int = 0):
+    """H = J^T diag(w omega) J and B = J^T diag(w psi^2) J at z, over the runs of ``data``
+    (in chunks of ``chunk`` runs, the last padded at weight 0, when the table is larger)."""
+    n = int(np.asarray(data.weights).shape[0])
+    if chunk and n > chunk:  # a large table: summed on the device, one chunk at a time
+        padded = solver.pad_runs(jax.tree.map(lambda a: np.asarray(a)[None], data), chunk)  # a view if aligned
+        hessian, score = _sandwich_chunked(objective, jnp.asarray(z), padded, chunk)
+        return np.asarray(hessian), np.asarray(score)
+    step = n
+    hessian = score = 0.0
+    for start in range(0, n, step):
+        part = jax.tree.map(lambda a: np.asarray(a)[start: start + step], data)
+        if len(part.weights) < step:  # one shape for every chunk: one compiled program
+            part = solver.pad_runs(jax.tree.map(lambda a: a[None], part), step)
+            part = jax.tree.map(lambda a: a[0][:step], part)
+        residual, jacobian = _residuals_and_jacobian(objective, jnp.asarray(z), part)
+        w = np.asarray(part.weights)
+        residual = np.where(w > 0, np.asarray(residual), 0.0)
+        jacobian = np.where((w > 0)[:, None], np.asarray(jacobian), 0.0)
+        omega = np.minimum(1.0, objective.delta / np.maximum(np.abs(residual), 1e-300))
+        hessian = hessian + (jacobian * (w * omega)[:, None]).T @ jacobian
+        score = score + (jacobian * (w * np.clip(residual, -objective.delta, objective.delta) ** 2)[:, None]).T @ jacobian
+    return hessian, score
+
+
+@partial(jax.jit, static_argnums=(0, 3))
+def _sandwich_chunked(objective, z, problems, chunk):
+    """:func:`_sandwich_pieces` of the first problem of ``problems``, by a scan over chunks."""
+
+    def body(carry, start):
+        part = jax.tree.map(lambda a: jax.lax.dynamic_slice(a, (jnp.int32(0), start), (1, chunk))[0], problems)
+        w = part.weights
+        residual = jnp.where(w > 0, objective.residuals(z, part), 0.0)
+        jacobian = jnp.where((w > 0)[:, None], jax.jacfwd(objective.residuals)(z, part), 0.0)
+        omega = jnp.minimum(1.0, objective.delta / jnp.maximum(jnp.abs(residual), 1e-300))
+        psi = jnp.clip(residual, -objective.delta, objective.delta)
+        return (carry[0] + (jacobian * (w * omega)[:, None]).T @ jacobian,
+                carry[1] + (jacobian * (w * psi**2)[:, None]).T @ jacobian), None
+
+    k = z.shape[0]
+    zero = (jnp.zeros((k, k), z.dtype), jnp.zeros((k, k), z.dtype))
+    n_runs = problems.weights.shape[-1]
+    totals, _ = jax.lax.scan(body, zero, jnp.arange(0, n_runs, chunk, dtype=jnp.int32))
+    return totals
 
 
 @partial(jax.jit, static_argnums=0)
@@ -564,6 +761,8 @@ def bootstrap_many(
     progress: Callable[[int, int], None] | None = None,
     config: solver.SolverConfig | None = None,
     max_iterations: int | None = None,
+    clusters: Sequence[np.ndarray] | None = None,
+    chunk_rows: int | None = None,
 ) -> list[BootstrapResult]:
     """Percentile intervals for every problem of a stack, all replicates fitted in one batch.
 
@@ -574,6 +773,12 @@ def bootstrap_many(
     iterations and the best 2 of each replicate continue to convergence. Measured on the 295
     Muennighoff runs (benchmarks/README.md): against 72 starts run to convergence per replicate,
     this ends at the same optimum (to 1e-12) in 200 of 200 replicates, at a 40th of the cost.
+
+    ``clusters`` (one integer array per problem, a run id per row, -1 on padding) makes it a
+    cluster bootstrap: whole runs are drawn (multinomially, with replacement) and every row of
+    a drawn run gets its count, since the checkpoints of one run are not independent. A table
+    whose every run has k identical rows then gives the intervals of the one-row-per-run
+    table, not intervals sqrt(k) times too narrow.
 
     Returns one :class:`BootstrapResult` per problem.
     """
@@ -587,8 +792,11 @@ def bootstrap_many(
     weights, starts = [], []
     for q, point in zip(range(n_problems), points, strict=True):
         base = np.asarray(problems.weights[q])
-        counts = rng.multinomial(int(np.sum(base > 0)), base / base.sum(), size=n_resamples)
-        weights.append(counts.astype(np.float64))
+        if clusters is None:
+            counts = rng.multinomial(int(np.sum(base > 0)), base / base.sum(), size=n_resamples)
+            weights.append(counts.astype(np.float64))
+        else:
+            weights.append(_cluster_weights(rng, np.asarray(clusters[q]), base, n_resamples))
         warm = point.local_optima if point.local_optima is not None and len(point.local_optima) else point.params[None]
         starts += [np.concatenate([warm[:4], design])] * n_resamples
 
@@ -598,6 +806,9 @@ def bootstrap_many(
     replicates = FitData(tuple(replicate(x) for x in problems.log_inputs), replicate(problems.log_obs),
                          np.concatenate(weights))
     config = config or solver.SolverConfig(screen_iterations=6, keep=0.3, min_keep=2)
+    n_runs = int(np.asarray(problems.weights).shape[-1])
+    if n_runs > LARGE_TABLE_RUNS and not config.chunk:  # bounded memory on large tables
+        config = config._replace(chunk=chunk_rows or chunk_rows_for(config.width, len(spec.fields)))
     fits = fit_many(spec, replicates, starts, delta=delta, residuals=residuals, fixed=fixed, ties=ties,
                     bounds=bounds, progress=progress, config=config, identify=False, max_iterations=max_iterations)
     out = []

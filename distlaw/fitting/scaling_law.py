@@ -62,6 +62,8 @@ class ScalingLaw:
       supervised: for a law that reads Ltilde_S (distillation), required: the supervised law, as
         a FIT.json path, ``"paper"``, a ``{name: value}`` mapping, or a table of supervised runs (a
         path or DataFrame) to fit first (the paper's procedure; recorded as ``supervised_fit``).
+      chunk_rows: runs per chunk of the normal equations on a large table (default: sized from
+        the device's memory; see :func:`distlaw.fitting.multistart.chunk_rows_for`).
     """
 
     law: str
@@ -74,6 +76,7 @@ class ScalingLaw:
     ties: Mapping[str, str] | None = None
     bounds: Mapping[str, tuple] | None = None
     supervised: object = None
+    chunk_rows: int | None = None
 
     @float64
     def fit(
@@ -87,6 +90,7 @@ class ScalingLaw:
         bootstrap: int = 0,
         ci: float = DEFAULT_CI,
         warm_start: str | Path | None = None,
+        run_id: str | None = None,
         progress: bool | None = None,
     ) -> FitResult:
         """Fit the law to ``runs``; optionally hold runs out, fit groups, bootstrap intervals.
@@ -100,6 +104,9 @@ class ScalingLaw:
           bootstrap: resamples for percentile intervals (0: none).
           ci: interval coverage.
           warm_start: an earlier FIT.json whose coefficients join the starts.
+          run_id: a column naming the training run of each row (a table of checkpoints holds
+            several rows per run): the bootstrap then resamples whole runs (a cluster
+            bootstrap), and the record counts runs (``n_runs``) as well as rows (``n_rows``).
           progress: progress bars on stderr for the fit and the bootstrap (None: only when
             stderr is a terminal; True: always; False: never).
         Returns:
@@ -109,8 +116,12 @@ class ScalingLaw:
         box = multistart.constraints(spec, self.fixed, self.ties, self.bounds)  # validate before any work
         supervised, supervised_fit = self._supervised_law(spec)
         sup_params = LAWS[SUPERVISED_LAW].from_natural(supervised) if supervised is not None else None
+        if self.chunk_rows is not None and not (isinstance(self.chunk_rows, int) and self.chunk_rows >= 1):
+            raise InputError(f"chunk_rows must be a whole number >= 1, got {self.chunk_rows!r}",
+                             argument="chunk_rows")
         table = read_runs(runs, required=spec.input_columns + (spec.target_column,),
-                          optional=spec.optional_columns, column_map=column_map, where=where)
+                          optional=spec.optional_columns, column_map=column_map, where=where,
+                          keep=(run_id,) if run_id else (), columns=_columns_read(group_by, holdout))
         notes = list(table.notes)
         start_points = self._start_points(spec, box, warm_start, notes)
 
@@ -119,8 +130,9 @@ class ScalingLaw:
         group_keys, parts = _groups(train, group_by, table.sources)
         problems = multistart.stack_data([multistart.fit_data(spec, part, supervised=sup_params)
                                           for part in [train, *parts]])
+        clusters = _clusters([train, *parts], run_id, table.sources)
         settings = {"fixed": self.fixed, "ties": self.ties, "bounds": box.bounds, "residuals": self.residuals,
-                    "max_iterations": self.max_iterations, "delta": self.huber_delta}
+                    "max_iterations": self.max_iterations, "delta": self.huber_delta, "chunk_rows": self.chunk_rows}
 
         t0 = time.perf_counter()
         solutions = multistart.fit_many(spec, problems, start_points, progress=_bar("fit", progress), **settings)
@@ -141,9 +153,14 @@ class ScalingLaw:
         if group_keys:
             record["groups"] = [{"key": key, **self._record(s)}
                                 for key, s in zip(group_keys, solutions[1:], strict=True)]
+        if clusters is not None:
+            record["run_id"] = run_id
+            for entry, ids in zip([record, *record.get("groups", [])], clusters, strict=True):
+                entry.update(n_rows=entry["n_runs"], n_runs=int(len(np.unique(ids[ids >= 0]))))
         if bootstrap:
             t1 = time.perf_counter()
-            _add_bootstrap(record, spec, problems, solutions, bootstrap, ci, self.seed, progress, settings)
+            _add_bootstrap(record, spec, problems, solutions, bootstrap, ci, self.seed, progress, settings,
+                           _padded(clusters, problems))
             timings["bootstrap"] = time.perf_counter() - t1
         return FitResult(record, timings)
 
@@ -202,6 +219,9 @@ class ScalingLaw:
             "unidentified": list(solution.unidentified),
             # null: no finite standard error (a direction the data cannot see at all)
             "std_errors": finite_or_none(dict(solution.std_errors)),
+            # A large table: the starts were screened on a subsample, the best few polished.
+            **({"screening": {"runs": solution.screen_runs, "starts": solution.n_starts,
+                              "polished": solution.polished}} if solution.screen_runs else {}),
         }
 
 
@@ -283,10 +303,10 @@ def _bar(label: str, progress: bool | None):
 
 
 def _add_bootstrap(record: dict, spec: LawSpec, problems, solutions, resamples: int, ci: float, seed: int,
-                   progress, settings: dict) -> None:
+                   progress, settings: dict, clusters=None) -> None:
     """Bootstrap intervals for the pooled fit and every group's, all replicates in one batched call."""
     per_problem = multistart.bootstrap_many(spec, problems, solutions, resamples, seed=seed, ci=ci,
-                                            progress=_bar("bootstrap", progress), **settings)
+                                            progress=_bar("bootstrap", progress), clusters=clusters, **settings)
     pooled = per_problem[0]
     record.update(intervals=pooled.intervals, ci=ci, bootstrap=resamples, bootstrap_failed=pooled.n_failed,
                   # The replicates themselves, so atlases can draw per-point quantiles from them.
@@ -294,6 +314,37 @@ def _add_bootstrap(record: dict, spec: LawSpec, problems, solutions, resamples: 
     for group, result in zip(record.get("groups", []), per_problem[1:], strict=True):
         group["intervals"] = result.intervals
         group["bootstrap_failed"] = result.n_failed
+
+
+def _columns_read(group_by, holdout: str | None) -> list[str] | None:
+    """Columns a fit reads beyond the law's own (Parquet is read for these only), or None (all)
+    when the holdout expression cannot be parsed for the names it uses."""
+    import ast
+
+    names = [c.strip() for c in group_by.split(",")] if isinstance(group_by, str) else list(group_by or [])
+    if holdout:
+        try:
+            names += [node.id for node in ast.walk(ast.parse(holdout, mode="eval")) if isinstance(node, ast.Name)]
+        except SyntaxError:
+            return None
+    return names
+
+
+def _clusters(parts: list[pd.DataFrame], run_id: str | None, sources) -> list[np.ndarray] | None:
+    """Per part (the pooled training runs, then each group), an integer run index per row."""
+    if not run_id:
+        return None
+    if run_id not in parts[0].columns:
+        raise InputError(f"run_id: no column {run_id!r} in {', '.join(sources)}", argument="run_id")
+    return [pd.factorize(part[run_id], use_na_sentinel=False)[0].astype(np.int64) for part in parts]
+
+
+def _padded(clusters: list[np.ndarray] | None, problems) -> list[np.ndarray] | None:
+    """Run indices padded with -1 to the stacked problems' length (padding rows belong to no run)."""
+    if clusters is None:
+        return None
+    n = int(np.asarray(problems.weights).shape[-1])
+    return [np.concatenate([ids, np.full(n - len(ids), -1, np.int64)]) for ids in clusters]
 
 
 def _is_run_table(source) -> bool:

@@ -77,7 +77,11 @@ class SolverConfig(NamedTuple):
       screen_iterations: iterations every start gets before screening (0: no screening).
       keep: share of each problem's starts kept after screening (at least ``min_keep``).
       min_keep: lower bound on survivors per problem.
-
+      chunk: runs per chunk of the normal equations (0: a problem's whole table at once). With
+        a chunk, each lane sums the Huber pieces over the table chunk by chunk
+        (:func:`huber_pieces_chunked`), reading its chunk straight from the shared table: memory
+        grows with lanes x chunk, never with lanes x runs. The table is padded to a multiple
+        of the chunk with zero-weight runs.
     """
 
     width: int = 128
@@ -87,6 +91,7 @@ class SolverConfig(NamedTuple):
     screen_iterations: int = 0
     keep: float = 0.05
     min_keep: int = 8
+    chunk: int = 0
 
 
 class StartResults(NamedTuple):
@@ -151,6 +156,48 @@ def huber_pieces(objective, z, data):
     return value, grad, (jacobian * inlier[:, None]).T @ jacobian, jnp.sum(omega[:, None] * jacobian**2, axis=0)
 
 
+def huber_pieces_chunked(objective, z, problems, problem, chunk: int):
+    """:func:`huber_pieces` of problem ``problem`` of the stacked ``problems``, summed over
+    chunks of ``chunk`` runs (the runs axis must be a multiple of ``chunk``).
+
+    Each chunk is sliced from the shared table by index (under ``vmap`` over lanes, a gather
+    of ``[lanes, chunk]``), so no lane ever holds its problem's whole table, and the residuals
+    and Jacobian exist for one chunk at a time: memory is O(lanes x chunk x K), whatever the
+    number of runs. The sums are the unchunked ones up to the order of summation (float64
+    rounding, about 1e-15 relative; tests/test_large_tables.py).
+    """
+    n_runs = problems.weights.shape[-1]
+    k = z.shape[0]
+
+    def body(carry, start):
+        data = jax.tree.map(lambda a: jax.lax.dynamic_slice(a, (row, start), (1, chunk))[0], problems)
+        pieces = huber_pieces(objective, z, data)
+        return tuple(total + piece for total, piece in zip(carry, pieces, strict=True)), None
+
+    row = jnp.asarray(problem, jnp.int32)
+    zero = (jnp.zeros((), z.dtype), jnp.zeros(k, z.dtype), jnp.zeros((k, k), z.dtype), jnp.zeros(k, z.dtype))
+    totals, _ = jax.lax.scan(body, zero, jnp.arange(0, n_runs, chunk, dtype=jnp.int32))
+    return totals
+
+
+def pad_runs(problems, multiple: int):
+    """``problems`` with the runs axis padded to a multiple of ``multiple`` by zero-weight copies
+    of each problem's first run (valid inputs: the law stays finite on padding)."""
+    n_runs = problems.weights.shape[-1]
+    extra = -n_runs % multiple
+    if not extra:
+        return problems
+
+    def pad(a):
+        a = np.asarray(a)
+        return np.concatenate([a, np.repeat(a[..., :1], extra, axis=-1)], axis=-1)
+
+    padded = jax.tree.map(pad, problems)
+    weights = np.asarray(padded.weights).copy()
+    weights[..., n_runs:] = 0.0
+    return padded._replace(weights=weights)
+
+
 def damped_step(z, grad, curvature, scale, damping, lower, upper, solve=None):
     """One projected, Marquardt-damped Newton-type step from z; returns the clipped candidate.
 
@@ -192,9 +239,9 @@ def solve_spd(system, rhs):
     return augmented[:, k]
 
 
-@partial(jax.jit, static_argnames=("objective", "ftol", "n_iterations"))
+@partial(jax.jit, static_argnames=("objective", "ftol", "n_iterations", "chunk"))
 def _advance(pool, new_z, new_problem, reset, problems, lower, upper, max_iterations,
-             *, objective, ftol, n_iterations):
+             *, objective, ftol, n_iterations, chunk=0):
     """Reset the lanes marked in ``reset`` to new starts, then run up to ``n_iterations``.
 
     ``max_iterations`` is traced, so the screening and the refinement stages share one program.
@@ -202,9 +249,17 @@ def _advance(pool, new_z, new_problem, reset, problems, lower, upper, max_iterat
     lane has finished.
     """
 
-    # Each lane's data, gathered once per call rather than once per iteration.
     lane_problem = jnp.where(reset, new_problem, pool.problem)
-    lane_data = jax.tree.map(lambda a: a[lane_problem], problems)
+    if chunk:  # each lane reads its chunks from the shared table (see huber_pieces_chunked)
+        lane_data = lane_problem
+
+        def pieces(z, problem):
+            return huber_pieces_chunked(objective, z, problems, problem, chunk)
+    else:  # each lane's data, gathered once per call rather than once per iteration
+        lane_data = jax.tree.map(lambda a: a[lane_problem], problems)
+
+        def pieces(z, data):
+            return huber_pieces(objective, z, data)
 
     # A fresh lane's first iteration evaluates its start instead of stepping (one program, one
     # copy of the objective's derivatives: compile time is a large share of a small fit).
@@ -219,7 +274,7 @@ def _advance(pool, new_z, new_problem, reset, problems, lower, upper, max_iterat
         # The floor keeps a coordinate that does not enter the residuals from making A singular.
         floored = scale + 1e-12 * jnp.max(scale) + 1e-300
         candidate = jnp.where(fresh, z, damped_step(z, grad, gauss_newton, floored, damping, lower, upper))
-        f_new, g_new, a_new, s_new = huber_pieces(objective, candidate, data)
+        f_new, g_new, a_new, s_new = pieces(candidate, data)
         finite = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(g_new)) & jnp.all(jnp.isfinite(a_new))
         accept = running & finite & (fresh | (f_new < value))
         # Converged: a lightly damped step gains (almost) nothing, or no step at all lowers J.
@@ -299,6 +354,8 @@ def minimize_starts(
     out = StartResults(starts.copy(), np.full(n_starts, np.inf), np.full(n_starts, RUNNING, np.int32),
                        np.zeros(n_starts, np.int32), start_problem)
     queue = np.arange(n_starts)
+    if config.chunk:
+        problems = pad_runs(problems, config.chunk)
     if config.screen_iterations > 0:
         _run_queue(objective, config, config.screen_iterations, queue, out, problems, lower, upper, progress)
         queue = _screen(out, config)
@@ -352,7 +409,8 @@ def _run_queue(objective, config, max_iterations, queue, out, problems, lower, u
         if not np.any(lane_start >= 0):
             break
         pool = _advance(pool, new_z, new_problem, reset, problems, lower, upper, np.int32(max_iterations),
-                        objective=objective, ftol=config.ftol, n_iterations=config.round_iterations)
+                        objective=objective, ftol=config.ftol, n_iterations=config.round_iterations,
+                        chunk=config.chunk)
         status = np.asarray(pool.status)
         done = np.flatnonzero((lane_start >= 0) & (status != RUNNING))
         if len(done):
