@@ -22,7 +22,7 @@ def progress_callback(label: str, unit: str, enabled: bool | None = None) -> Cal
 
     def report(done: int, total: int) -> None:
         nonlocal bar
-        if bar is None:
+        if bar is None or (bar.n >= bar.total and done < total):  # a new stage (a large fit's polish)
             bar = tqdm(total=total, desc=label, unit=unit, unit_scale=True, dynamic_ncols=True, leave=True)
         bar.total = total
         bar.update(done - bar.n)
