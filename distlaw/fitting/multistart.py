@@ -54,11 +54,15 @@ class FitData(NamedTuple):
       log_inputs: tuple of arrays, the law's inputs as natural logs (see ``LawSpec``).
       log_obs: natural log of the observed loss.
       weights: per-run weights (resample counts; 0 for padding).
+      rows: in a stack, the row of ``log_inputs`` and ``log_obs`` each problem reads (problem
+        p: inputs of row ``rows[p]``, weights of row p), so problems that differ only in their
+        weights (bootstrap replicates) share one copy of the table; None: row p.
     """
 
     log_inputs: tuple
     log_obs: jnp.ndarray
     weights: jnp.ndarray
+    rows: object = None
 
 
 class HuberObjective(NamedTuple):
@@ -358,7 +362,7 @@ def fit_many(
     see :func:`_fit_large`. Smaller tables run every start on the whole table.
     """
     box = constraints(spec, fixed, ties, bounds)
-    n_problems = int(np.asarray(problems.log_obs).shape[0])
+    n_problems = int(np.asarray(problems.weights).shape[0])
     if isinstance(starts, np.ndarray) and starts.ndim == 2:
         starts = [starts] * n_problems
     reduced = [box.reduce(s) for s in starts]
@@ -461,7 +465,7 @@ def _fit_large(box, objective, problems, reduced, max_iterations, progress, iden
        not with the table.
     The result says how many runs were screened on and how many candidates polished.
     """
-    n_problems = int(np.asarray(problems.log_obs).shape[0])
+    n_problems = int(np.asarray(problems.weights).shape[0])
     size = max(SCREEN_RUNS, SCREEN_RUNS_PER_COEFFICIENT * box.n_free)
     subsets = [stratified_subsample(_take(problems, q), size, seed=q) for q in range(n_problems)]
     # Padded to a multiple of 64 runs: every large table screens in the same shape, so a new
@@ -552,8 +556,11 @@ def default_config(starts_per_problem: int, n_free: int) -> solver.SolverConfig:
     return solver.SolverConfig(screen_iterations=12 if dense else 30, keep=0.05, min_keep=16)
 
 
-def _take(tree, q):
-    return jax.tree.map(lambda a: np.asarray(a)[q], tree)
+def _take(problems: FitData, q: int) -> FitData:
+    """Problem ``q`` of a stack, as one data set (NumPy views, no copies)."""
+    row = q if problems.rows is None else int(np.asarray(problems.rows)[q])
+    return FitData(tuple(np.asarray(x)[row] for x in problems.log_inputs), np.asarray(problems.log_obs)[row],
+                   np.asarray(problems.weights)[q])
 
 
 def _summarize(box: Constraints, objective, result, members, data, identify, chunk: int = 0) -> Solution:
@@ -787,7 +794,7 @@ def bootstrap_many(
     if not 0 < ci < 1:
         raise InputError(f"ci must be in (0, 1), got {ci}", argument="ci")
     rng = np.random.default_rng(seed)
-    n_problems = int(np.asarray(problems.log_obs).shape[0])
+    n_problems = int(np.asarray(problems.weights).shape[0])
     design = design_starts(spec, extra_starts, seed=seed)[-extra_starts:] if extra_starts else np.zeros((0, len(spec.fields)))
     weights, starts = [], []
     for q, point in zip(range(n_problems), points, strict=True):
@@ -800,11 +807,9 @@ def bootstrap_many(
         warm = point.local_optima if point.local_optima is not None and len(point.local_optima) else point.params[None]
         starts += [np.concatenate([warm[:4], design])] * n_resamples
 
-    def replicate(a):  # [Q, n] -> [Q * B, n], problem-major
-        return np.repeat(np.asarray(a), n_resamples, axis=0)
-
-    replicates = FitData(tuple(replicate(x) for x in problems.log_inputs), replicate(problems.log_obs),
-                         np.concatenate(weights))
+    # Replicates differ only in their weights: they share the table (rows), never copy it.
+    replicates = FitData(problems.log_inputs, problems.log_obs, np.concatenate(weights),
+                         rows=np.repeat(np.arange(n_problems, dtype=np.int32), n_resamples))
     config = config or solver.SolverConfig(screen_iterations=6, keep=0.3, min_keep=2)
     n_runs = int(np.asarray(problems.weights).shape[-1])
     if n_runs > LARGE_TABLE_RUNS and not config.chunk:  # bounded memory on large tables

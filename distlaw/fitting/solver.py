@@ -170,19 +170,35 @@ def huber_pieces_chunked(objective, z, problems, problem, chunk: int):
     k = z.shape[0]
 
     def body(carry, start):
-        data = jax.tree.map(lambda a: jax.lax.dynamic_slice(a, (row, start), (1, chunk))[0], problems)
+        data = problem_data(problems, problem, start, chunk)
         pieces = huber_pieces(objective, z, data)
         return tuple(total + piece for total, piece in zip(carry, pieces, strict=True)), None
 
-    row = jnp.asarray(problem, jnp.int32)
     zero = (jnp.zeros((), z.dtype), jnp.zeros(k, z.dtype), jnp.zeros((k, k), z.dtype), jnp.zeros(k, z.dtype))
     totals, _ = jax.lax.scan(body, zero, jnp.arange(0, n_runs, chunk, dtype=jnp.int32))
     return totals
 
 
+def problem_data(problems, problem, start=None, size=None):
+    """The data of problem ``problem`` of a stack (runs ``start`` to ``start + size`` when given):
+    its inputs and observations from its data row (``problems.rows[problem]``, or the same
+    index when the stack has no ``rows``), its weights from its own row. Traceable: under
+    ``vmap`` over lanes, one gather of what the lanes read."""
+    p = jnp.asarray(problem, jnp.int32)
+    row = p if problems.rows is None else jnp.asarray(problems.rows)[p]
+
+    def take(a, index):
+        if start is None:
+            return a[index]
+        return jax.lax.dynamic_slice(a, (index, jnp.asarray(start, jnp.int32)), (1, size))[0]
+
+    return problems._replace(log_inputs=tuple(take(x, row) for x in problems.log_inputs),
+                             log_obs=take(problems.log_obs, row), weights=take(problems.weights, p), rows=None)
+
+
 def pad_runs(problems, multiple: int):
     """``problems`` with the runs axis padded to a multiple of ``multiple`` by zero-weight copies
-    of each problem's first run (valid inputs: the law stays finite on padding)."""
+    of each row's first run (valid inputs: the law stays finite on padding)."""
     n_runs = problems.weights.shape[-1]
     extra = -n_runs % multiple
     if not extra:
@@ -192,10 +208,10 @@ def pad_runs(problems, multiple: int):
         a = np.asarray(a)
         return np.concatenate([a, np.repeat(a[..., :1], extra, axis=-1)], axis=-1)
 
-    padded = jax.tree.map(pad, problems)
-    weights = np.asarray(padded.weights).copy()
+    weights = pad(problems.weights)
     weights[..., n_runs:] = 0.0
-    return padded._replace(weights=weights)
+    return problems._replace(log_inputs=tuple(pad(x) for x in problems.log_inputs), log_obs=pad(problems.log_obs),
+                             weights=weights)
 
 
 def damped_step(z, grad, curvature, scale, damping, lower, upper, solve=None):
@@ -256,7 +272,7 @@ def _advance(pool, new_z, new_problem, reset, problems, lower, upper, max_iterat
         def pieces(z, problem):
             return huber_pieces_chunked(objective, z, problems, problem, chunk)
     else:  # each lane's data, gathered once per call rather than once per iteration
-        lane_data = jax.tree.map(lambda a: a[lane_problem], problems)
+        lane_data = problem_data(problems, lane_problem)
 
         def pieces(z, data):
             return huber_pieces(objective, z, data)
