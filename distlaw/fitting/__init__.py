@@ -2,6 +2,8 @@
 
 Modules:
   solver        the batched, box-constrained Levenberg-Marquardt solver over many starts
+  programs      the solver's compiled programs stored beside JAX's compilation cache, so a
+                repeated command skips tracing them
   starts        starting points: the paper's grids, distlaw's design, a CSV of starts
   multistart    the Huber objective in a box (fixed and tied coefficients), multi-start fits of
                 one or many problems, identifiability, bootstrap replicates

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import solver
+from . import programs, solver
 from ..errors import FitError, InputError
 from ..laws.catalog import DEFAULT_HUBER_DELTA, RESIDUALS, SUPERVISED_LAW
 from ..laws.registry import LAWS, LawSpec
@@ -684,7 +684,8 @@ def _sandwich_pieces(objective: HuberObjective, z, data: FitData, chunk: int = 0
     n = int(np.asarray(data.weights).shape[0])
     if chunk and n > chunk:  # a large table: summed on the device, one chunk at a time
         padded = solver.pad_runs(jax.tree.map(lambda a: np.asarray(a)[None], data), chunk)  # a view if aligned
-        hessian, score = _sandwich_chunked(objective, jnp.asarray(z), padded, chunk)
+        hessian, score = programs.call(_sandwich_chunked, "sandwich", (jnp.asarray(z), padded), objective=objective,
+                                       chunk=chunk)
         return np.asarray(hessian), np.asarray(score)
     step = n
     hessian = score = 0.0
@@ -693,7 +694,8 @@ def _sandwich_pieces(objective: HuberObjective, z, data: FitData, chunk: int = 0
         if len(part.weights) < step:  # one shape for every chunk: one compiled program
             part = solver.pad_runs(jax.tree.map(lambda a: a[None], part), step)
             part = jax.tree.map(lambda a: a[0][:step], part)
-        residual, jacobian = _residuals_and_jacobian(objective, jnp.asarray(z), part)
+        residual, jacobian = programs.call(_residuals_and_jacobian, "jacobian", (jnp.asarray(z), part),
+                                           objective=objective)
         w = np.asarray(part.weights)
         residual = np.where(w > 0, np.asarray(residual), 0.0)
         jacobian = np.where((w > 0)[:, None], np.asarray(jacobian), 0.0)
@@ -703,8 +705,8 @@ def _sandwich_pieces(objective: HuberObjective, z, data: FitData, chunk: int = 0
     return hessian, score
 
 
-@partial(jax.jit, static_argnums=(0, 3))
-def _sandwich_chunked(objective, z, problems, chunk):
+@partial(jax.jit, static_argnames=("objective", "chunk"))
+def _sandwich_chunked(z, problems, *, objective, chunk):
     """:func:`_sandwich_pieces` of the first problem of ``problems``, by a scan over chunks."""
 
     def body(carry, start):
@@ -724,8 +726,8 @@ def _sandwich_chunked(objective, z, problems, chunk):
     return totals
 
 
-@partial(jax.jit, static_argnums=0)
-def _residuals_and_jacobian(objective, z, data):
+@partial(jax.jit, static_argnames=("objective",))
+def _residuals_and_jacobian(z, data, *, objective):
     return objective.residuals(z, data), jax.jacfwd(objective.residuals)(z, data)
 
 

@@ -50,6 +50,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import programs
+
 # Status codes of a finished start.
 RUNNING, CONVERGED, MAX_STEPS, FAILED, SCREENED_OUT = 0, 1, 2, 3, 4
 STATUS_NAMES = {RUNNING: "running", CONVERGED: "converged", MAX_STEPS: "max_steps",
@@ -424,9 +426,10 @@ def _run_queue(objective, config, max_iterations, queue, out, problems, lower, u
             lane_start[lanes] = ids
         if not np.any(lane_start >= 0):
             break
-        pool = _advance(pool, new_z, new_problem, reset, problems, lower, upper, np.int32(max_iterations),
-                        objective=objective, ftol=config.ftol, n_iterations=config.round_iterations,
-                        chunk=config.chunk)
+        pool = programs.call(_advance, "advance",
+                             (pool, new_z, new_problem, reset, problems, lower, upper, np.int32(max_iterations)),
+                             objective=objective, ftol=config.ftol, n_iterations=config.round_iterations,
+                             chunk=config.chunk)
         status = np.asarray(pool.status)
         done = np.flatnonzero((lane_start >= 0) & (status != RUNNING))
         if len(done):
