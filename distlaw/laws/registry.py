@@ -39,38 +39,39 @@ def _log_fields(names: tuple[str, ...]) -> dict[str, str]:
 
 
 class LawSpec(NamedTuple):
-    """Everything the fitter, the CLI and the tests need to know about one law.
+    """Everything the fitter, the CLI and the tests need to know about one law: its catalog
+    entry (plain data, :class:`~distlaw.laws.catalog.LawInfo`) and its JAX form.
 
     Attributes:
-      name: registry key.
+      info: the catalog entry: name, formula, coefficients, inputs, target, boxes, presets,
+        start grid, what the law needs (``needs_supervised``, ``optional_columns``).
       params_type: NamedTuple of optimizer-space coefficients.
       log_loss: ``log_loss(params, *log_inputs) -> log L``.
-      input_columns: run-table columns feeding ``log_inputs`` in order (logs taken on load);
-        the distillation law's last input, Ltilde_S, is computed from a supervised law.
-      target_column: the observed loss column.
-      presets: published coefficient sets in natural form.
-      paper_starts: the paper's grid of initializations (natural-space values of optimizer
-        fields: logs for scale constants), one tuple of values per field.
-      bounds: the default box of every coefficient in natural form, ``{name: (lo, hi)}`` with
-        ``None`` for an open side (see ``DEFAULT_BOUNDS``).
-      optional_columns: run-table columns kept when present (a teacher's size and tokens).
-      needs_supervised: the law's last input is Ltilde_S, from a supervised law's coefficients.
-      formula: the law in one line, natural form.
-      default_starts: size of distlaw's own start design.
+    The catalog's fields read through: ``name``, ``input_columns`` (run-table columns feeding
+    ``log_inputs`` in order, logs taken on load; the distillation law's last input, Ltilde_S,
+    is computed from a supervised law), ``target_column``, ``presets``, ``bounds`` (natural
+    form, ``None`` an open side), ``paper_starts`` (per optimizer field), ``optional_columns``,
+    ``needs_supervised``, ``formula``, ``default_starts``.
     """
 
-    name: str
+    info: catalog.LawInfo
     params_type: type
     log_loss: Callable
-    input_columns: tuple[str, ...]
-    target_column: str
-    presets: Mapping[str, Mapping[str, float]]
-    paper_starts: Mapping[str, tuple[float, ...]]
-    bounds: Mapping[str, tuple[float | None, float | None]]
-    optional_columns: tuple[str, ...] = ()
-    needs_supervised: bool = False
-    formula: str = ""
-    default_starts: int = 512
+
+    name = property(lambda self: self.info.name)
+    input_columns = property(lambda self: self.info.inputs)
+    target_column = property(lambda self: self.info.target)
+    presets = property(lambda self: self.info.presets)
+    bounds = property(lambda self: self.info.bounds)
+    optional_columns = property(lambda self: self.info.optional_columns)
+    needs_supervised = property(lambda self: self.info.needs_supervised)
+    formula = property(lambda self: self.info.formula)
+    default_starts = property(lambda self: self.info.default_starts)
+
+    @property
+    def paper_starts(self) -> dict[str, tuple[float, ...]]:
+        """The published grid of starts, ``{optimizer field: values}``."""
+        return dict(zip(self.fields, self.info.paper_starts, strict=True))
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -116,12 +117,7 @@ _FORMS = {
 
 def _spec(info: catalog.LawInfo) -> LawSpec:
     params_type, log_loss = _FORMS[info.name]
-    spec = LawSpec(name=info.name, params_type=params_type, log_loss=log_loss, input_columns=info.inputs,
-                   target_column=info.target, presets=info.presets,
-                   paper_starts=dict(zip(params_type._fields, info.paper_starts, strict=True)),
-                   bounds=info.bounds, optional_columns=info.optional_columns,
-                   needs_supervised=info.needs_supervised, formula=info.formula,
-                   default_starts=info.default_starts)
+    spec = LawSpec(info, params_type, log_loss)
     # The catalog (read without JAX by the CLI and FIT.json checks) must describe the JAX form.
     scale = {natural for field, natural in zip(spec.fields, spec.natural_names, strict=True)
              if field.startswith("log_")}
