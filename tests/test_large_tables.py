@@ -185,3 +185,25 @@ def test_a_fit_reads_only_the_columns_it_needs_from_a_hive_folder(tmp_path):
     result = ScalingLaw("chinchilla", huber_delta=1e-3, starts=64).fit(folder, group_by="mixture")
     assert [g["key"]["mixture"] for g in result.groups] == ["code", "web"]
     assert sum(g["n_runs"] for g in result.groups) == result.record["n_runs"] == len(frame)
+
+
+def test_large_table_bootstrap_from_the_point_optimum_matches_many_starts():
+    """Oracle: every replicate (the same multinomial resample counts, seed 0) refitted on its own
+    from 32 design starts plus the point optimum, all run to convergence. On a large table the
+    bootstrap starts each replicate from the point optimum alone; the percentile intervals agree."""
+    frame = chinchilla_runs(2200, seed=12, noise=0.02)
+    assert len(frame) > multistart.LARGE_TABLE_RUNS
+    data = fitting.fit_data(CHIN, frame)
+    point = fitting.fit(CHIN, data, starts=design_starts(CHIN, 64), delta=1e-3)
+    n_resamples = 6
+    boot = fitting.bootstrap(CHIN, data, point, n_resamples, seed=0, ci=0.8, delta=1e-3)
+    counts = np.random.default_rng(0).multinomial(len(frame), np.full(len(frame), 1 / len(frame)), size=n_resamples)
+    starts = np.vstack([design_starts(CHIN, 32), point.params])
+    samples = []
+    for weights in counts:
+        replicate = fitting.fit_data(CHIN, frame, weights=weights)
+        fit = fitting.fit(CHIN, replicate, starts=starts, delta=1e-3, config=multistart.default_config(33, 5))
+        samples.append([fit.natural[name] for name in CHIN.natural_names])
+    lo, hi = np.quantile(np.array(samples), [0.1, 0.9], axis=0)
+    for name, a, b in zip(CHIN.natural_names, lo, hi, strict=True):
+        assert boot.intervals[name] == pytest.approx([a, b], rel=1e-6), name
