@@ -149,7 +149,7 @@ def _existing_teacher_rows(laws, students, budgets, teacher_loss, teacher_params
     if teacher_loss is None and (teacher_params is None or teacher_tokens is None):
         raise InputError("an existing teacher needs --teacher-loss, or --teacher-params and --teacher-tokens")
     if logit_cost > 0 and teacher_params is None:
-        raise InputError("teacher_params is needed to price the teacher's logits (or logit_cost=0)",
+        raise InputError("teacher_params is needed to price the teacher's logits (or a logit cost of 0)",
                          argument="teacher_params")
     if teacher_loss is not None:
         require_reachable_teacher_loss(laws, teacher_loss, "teacher_loss", argument="teacher_loss")
