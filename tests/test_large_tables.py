@@ -207,3 +207,27 @@ def test_large_table_bootstrap_from_the_point_optimum_matches_many_starts():
     lo, hi = np.quantile(np.array(samples), [0.1, 0.9], axis=0)
     for name, a, b in zip(CHIN.natural_names, lo, hi, strict=True):
         assert boot.intervals[name] == pytest.approx([a, b], rel=1e-6), name
+
+
+def test_many_groups_start_from_the_pooled_optima_and_reach_each_groups_optimum(monkeypatch):
+    """Oracle: every group fitted from the whole start design (the path of a few groups). With
+    more than MANY_GROUPS groups, each starts from the pooled fit's optima and a small design;
+    every group must end at the same objective."""
+    from distlaw.fitting import scaling_law
+
+    rng = np.random.default_rng(13)
+    frames = []
+    for g in range(scaling_law.MANY_GROUPS + 4):
+        frame = chinchilla_runs(150, seed=100 + g, noise=0.01)
+        frame["loss"] *= 1 + 0.03 * rng.standard_normal()  # each group its own irreducible level
+        frame["mixture"] = g
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    law = ScalingLaw("chinchilla", huber_delta=1e-3, starts=128)
+    fast = law.fit(table, group_by="mixture")
+    monkeypatch.setattr(scaling_law, "MANY_GROUPS", 10**9)
+    full = law.fit(table, group_by="mixture")
+    assert fast.record["objective"] == full.record["objective"]
+    for quick, slow in zip(fast.groups, full.groups, strict=True):
+        assert quick["key"] == slow["key"]
+        assert quick["objective"] == pytest.approx(slow["objective"], rel=1e-9), quick["key"]
