@@ -15,11 +15,10 @@ can be held fixed (``fixed``) or tied to another (``ties``: ``{"beta": "alpha"}`
 shared exponent). The solver sees only the free coordinates z; :class:`Constraints` maps z to
 the law's full optimizer-space vector theta and back.
 
-Every fit, bootstrap and group fit goes through :func:`distlaw.solver.minimize_starts`; they
-differ only in which problems (data sets) and starts they stack.
-JAX must run in float64 (``jax.config.update("jax_enable_x64", True)``, which the CLI and the
-tests do); :func:`fit` refuses float32, where the Huber region of delta = 1e-4 is below the
-resolution of the log loss.
+Every fit, bootstrap and group fit goes through :func:`distlaw.fitting.solver.minimize_starts`;
+they differ only in which problems (data sets) and starts they stack. The public functions run
+in float64 inside their own scope (:mod:`distlaw.laws.precision`): the Huber region of
+delta = 1e-4 is below the resolution of a float32 log loss.
 """
 
 from __future__ import annotations
@@ -470,7 +469,7 @@ def _fit_large(box, objective, problems, reduced, max_iterations, progress, iden
     subsets = [stratified_subsample(_take(problems, q), size, seed=q) for q in range(n_problems)]
     # Padded to a multiple of 64 runs: every large table screens in the same shape, so a new
     # table size compiles nothing new (and the persistent cache serves the next command).
-    screen = solver.pad_runs(stack_data([_rows(_take(problems, q), subset) for q, subset in enumerate(subsets)]), 64)
+    screen = solver.pad_runs(stack_data([select(_take(problems, q), subset) for q, subset in enumerate(subsets)]), 64)
     start_problem = np.concatenate([np.full(len(s), q) for q, s in enumerate(reduced)])
     config = default_config(len(start_problem) // max(n_problems, 1), box.n_free)
     if max_iterations is not None:
@@ -511,7 +510,9 @@ def _fit_large(box, objective, problems, reduced, max_iterations, progress, iden
     return fits
 
 
-def _rows(data: FitData, index: np.ndarray) -> FitData:
+def select(data: FitData, index) -> FitData:
+    """``data`` with every field indexed on its first axis: some runs of one data set, or some
+    problems of a stack (without ``rows``)."""
     return FitData(tuple(np.asarray(x)[index] for x in data.log_inputs), np.asarray(data.log_obs)[index],
                    np.asarray(data.weights)[index])
 
@@ -679,30 +680,29 @@ def identifiability(box: Constraints, objective: HuberObjective, z, data: FitDat
 
 
 def _sandwich_pieces(objective: HuberObjective, z, data: FitData, chunk: int = 0):
-    """H = J^T diag(w omega) J and B = J^T diag(w psi^2) J at z, over the runs of ``data``
-    (in chunks of ``chunk`` runs, the last padded at weight 0, when the table is larger)."""
+    """H = J^T diag(w omega) J and B = J^T diag(w psi^2) J at z, over the runs of ``data``:
+    at once in NumPy, or on the device by chunks of ``chunk`` runs when the table is larger."""
     n = int(np.asarray(data.weights).shape[0])
     if chunk and n > chunk:  # a large table: summed on the device, one chunk at a time
         padded = solver.pad_runs(jax.tree.map(lambda a: np.asarray(a)[None], data), chunk)  # a view if aligned
         hessian, score = programs.call(_sandwich_chunked, "sandwich", (jnp.asarray(z), padded), objective=objective,
                                        chunk=chunk)
         return np.asarray(hessian), np.asarray(score)
-    step = n
-    hessian = score = 0.0
-    for start in range(0, n, step):
-        part = jax.tree.map(lambda a: np.asarray(a)[start: start + step], data)
-        if len(part.weights) < step:  # one shape for every chunk: one compiled program
-            part = solver.pad_runs(jax.tree.map(lambda a: a[None], part), step)
-            part = jax.tree.map(lambda a: a[0][:step], part)
-        residual, jacobian = programs.call(_residuals_and_jacobian, "jacobian", (jnp.asarray(z), part),
-                                           objective=objective)
-        w = np.asarray(part.weights)
-        residual = np.where(w > 0, np.asarray(residual), 0.0)
-        jacobian = np.where((w > 0)[:, None], np.asarray(jacobian), 0.0)
-        omega = np.minimum(1.0, objective.delta / np.maximum(np.abs(residual), 1e-300))
-        hessian = hessian + (jacobian * (w * omega)[:, None]).T @ jacobian
-        score = score + (jacobian * (w * np.clip(residual, -objective.delta, objective.delta) ** 2)[:, None]).T @ jacobian
-    return hessian, score
+    residual, jacobian = programs.call(_residuals_and_jacobian, "jacobian", (jnp.asarray(z), data),
+                                       objective=objective)
+    return _sandwich_terms(np, np.asarray(residual), np.asarray(jacobian), np.asarray(data.weights), objective.delta)
+
+
+def _sandwich_terms(xp, residual, jacobian, w, delta):
+    """The sandwich's H and B from residuals, Jacobian and weights, in NumPy or JAX (``xp``).
+
+    psi = clip(r, -delta, delta) is the Huber score, omega = min(1, delta / |r|) its IRLS
+    curvature; runs of weight 0 are absent (zeroed, so a non-finite value there cannot leak in)."""
+    residual = xp.where(w > 0, residual, 0.0)
+    jacobian = xp.where((w > 0)[:, None], jacobian, 0.0)
+    omega = xp.minimum(1.0, delta / xp.maximum(xp.abs(residual), 1e-300))
+    psi = xp.clip(residual, -delta, delta)
+    return (jacobian * (w * omega)[:, None]).T @ jacobian, (jacobian * (w * psi**2)[:, None]).T @ jacobian
 
 
 @partial(jax.jit, static_argnames=("objective", "chunk"))
@@ -710,14 +710,10 @@ def _sandwich_chunked(z, problems, *, objective, chunk):
     """:func:`_sandwich_pieces` of the first problem of ``problems``, by a scan over chunks."""
 
     def body(carry, start):
-        part = jax.tree.map(lambda a: jax.lax.dynamic_slice(a, (jnp.int32(0), start), (1, chunk))[0], problems)
-        w = part.weights
-        residual = jnp.where(w > 0, objective.residuals(z, part), 0.0)
-        jacobian = jnp.where((w > 0)[:, None], jax.jacfwd(objective.residuals)(z, part), 0.0)
-        omega = jnp.minimum(1.0, objective.delta / jnp.maximum(jnp.abs(residual), 1e-300))
-        psi = jnp.clip(residual, -objective.delta, objective.delta)
-        return (carry[0] + (jacobian * (w * omega)[:, None]).T @ jacobian,
-                carry[1] + (jacobian * (w * psi**2)[:, None]).T @ jacobian), None
+        part = solver.problem_data(problems, 0, start, chunk)
+        residual, jacobian = _residuals_and_jacobian(z, part, objective=objective)
+        hessian, score = _sandwich_terms(jnp, residual, jacobian, part.weights, objective.delta)
+        return (carry[0] + hessian, carry[1] + score), None
 
     k = z.shape[0]
     zero = (jnp.zeros((k, k), z.dtype), jnp.zeros((k, k), z.dtype))

@@ -33,7 +33,7 @@ from ..errors import FitError, InputError
 from ..io.datasets import DATASETS
 from ..io.fitfile import finite_or_none, load_fit, supervised_coefficients, write_json
 from ..io.progress import progress_callback
-from ..io.runs import FORMATS, read_runs
+from ..io.runs import FORMATS, expression_columns, read_runs
 from ..laws.catalog import DEFAULT_CI, DEFAULT_HUBER_DELTA, SUPERVISED_LAW
 from ..laws.precision import float64
 from ..laws.registry import LAWS, LawSpec, get_law, predict_loss
@@ -310,19 +310,13 @@ GROUP_DESIGN_STARTS = 32
 def _fit_many_groups(spec: LawSpec, problems, start_points, seed: int, progress, settings: dict) -> list:
     """The pooled fit (problem 0) from every start, then all groups in one batched call, each
     from the pooled fit's distinct optima plus ``GROUP_DESIGN_STARTS`` design starts."""
-    first = _stack_slice(problems, slice(0, 1))
+    first = multistart.select(problems, slice(0, 1))
     pooled = multistart.fit_many(spec, first, start_points, progress=_bar("fit", progress), **settings)[0]
     warm = pooled.local_optima if pooled.local_optima is not None and len(pooled.local_optima) else pooled.params[None]
     group_starts = np.concatenate([warm, starts.design_starts(spec, GROUP_DESIGN_STARTS, seed=seed)])
-    groups = multistart.fit_many(spec, _stack_slice(problems, slice(1, None)), group_starts,
+    groups = multistart.fit_many(spec, multistart.select(problems, slice(1, None)), group_starts,
                                  progress=_bar("groups", progress), **settings)
     return [pooled, *groups]
-
-
-def _stack_slice(problems, index):
-    """Problems ``index`` (a slice) of a stack of data sets."""
-    return multistart.FitData(tuple(np.asarray(x)[index] for x in problems.log_inputs),
-                              np.asarray(problems.log_obs)[index], np.asarray(problems.weights)[index])
 
 
 def _bar(label: str, progress: bool | None):
@@ -346,14 +340,12 @@ def _add_bootstrap(record: dict, spec: LawSpec, problems, solutions, resamples: 
 def _columns_read(group_by, holdout: str | None) -> list[str] | None:
     """Columns a fit reads beyond the law's own (Parquet is read for these only), or None (all)
     when the holdout expression cannot be parsed for the names it uses."""
-    import ast
-
     names = [c.strip() for c in group_by.split(",")] if isinstance(group_by, str) else list(group_by or [])
     if holdout:
-        try:
-            names += [node.id for node in ast.walk(ast.parse(holdout, mode="eval")) if isinstance(node, ast.Name)]
-        except SyntaxError:
+        used = expression_columns(holdout)
+        if used is None:
             return None
+        names += sorted(used)
     return names
 
 

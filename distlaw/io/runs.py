@@ -186,13 +186,23 @@ def _projection(columns, needed, column_map: Mapping[str, str], where: str | Non
         return None
     names = {*columns, *needed, "flops", "params"}
     if where:
-        import ast
-
-        try:
-            names |= {node.id for node in ast.walk(ast.parse(where, mode="eval")) if isinstance(node, ast.Name)}
-        except SyntaxError:
+        used = expression_columns(where)
+        if used is None:
             return None
+        names |= used
     return names | {column_map.get(name, name) for name in names}
+
+
+def expression_columns(expression: str) -> set[str] | None:
+    """The names a ``DataFrame.query``/``eval`` expression reads, or None when it cannot be
+    parsed as Python (backquoted names, ``@`` variables): then every column is needed."""
+    import ast
+
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        return None
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
 def _read_parquet(path: Path, projection: set[str] | None) -> pd.DataFrame:

@@ -147,10 +147,8 @@ def newton_polish(objective, x, lo, hi, iterations: int = 30):
         x, f, damping = carry
         _, g = value_grad(x)
         h = hessian(x)
-        # The held coordinates' rows become the identity inside the step; their scale is 1 there.
-        held = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
-        scale = jnp.where(held, 1.0, jnp.abs(jnp.diag(h))) + 1e-12
-        candidate = damped_step(x, g, h, scale, damping, lo, hi, solve=jnp.linalg.solve)
+        # Held coordinates become rows of the identity inside the step, whatever their scale.
+        candidate = damped_step(x, g, h, jnp.abs(jnp.diag(h)) + 1e-12, damping, lo, hi, solve=jnp.linalg.solve)
         f_new = objective(candidate)
         better = jnp.isfinite(f_new) & (f_new < f)
         return (jnp.where(better, candidate, x), jnp.where(better, f_new, f),
