@@ -231,3 +231,80 @@ def test_many_groups_start_from_the_pooled_optima_and_reach_each_groups_optimum(
     for quick, slow in zip(fast.groups, full.groups, strict=True):
         assert quick["key"] == slow["key"]
         assert quick["objective"] == pytest.approx(slow["objective"], rel=1e-9), quick["key"]
+
+
+def _mixed_runs(n: int = 600, seed: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = chinchilla_runs(n, seed=seed)
+    frame["params"] = np.round(frame["params"]).astype(np.int64)  # an integer column, as logs write it
+    frame["mixture"] = rng.choice(["web", "code", "books"], n)
+    frame["step"] = rng.integers(0, 1000, n)
+    frame["final"] = rng.random(n) < 0.3
+    return frame
+
+
+WHERES = [
+    "mixture == 'web'",
+    "mixture != 'web' and step > 500",
+    "(mixture == 'code') | (loss < 2.4)",
+    "mixture in ['web', 'books'] and not final",
+    "final",
+    "~final & (step <= 10 * 40)",
+    "params / tokens < 0.02",
+    "1e8 < params <= 2e9",
+    "step == [1, 2, 3, 500, 999] or mixture not in ('code',)",
+    "params * 6 * tokens > 1e20 and mixture == 'books'",
+    "mixture.str.startswith('bo')",  # beyond Arrow's subset: pandas filters
+    "final and step > 100 | (loss > 3)",  # keywords mixed with |: pandas' precedence, so pandas
+]
+
+
+@pytest.mark.parametrize("where", WHERES)
+def test_where_on_parquet_selects_the_rows_pandas_selects_with_their_row_numbers(tmp_path, where):
+    """Oracle: the same table as CSV, filtered by ``DataFrame.query`` after validation. Read
+    from Parquet, the filter runs in Arrow where it can; the same rows, values and row numbers."""
+    frame = _mixed_runs()
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    frame.to_parquet(tmp_path / "runs.parquet", index=False)
+    need = dict(required=("params", "tokens", "loss"), where=where)
+    expected = read_runs(tmp_path / "runs.csv", **need).frame
+    got = read_runs(tmp_path / "runs.parquet", columns=["mixture"], **need).frame
+    assert len(expected) > 0
+    for column in ("_row", "params", "tokens", "loss", "mixture"):
+        np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
+
+
+def test_where_on_parquet_is_filtered_in_arrow_when_it_can_be(tmp_path, monkeypatch):
+    """The pushdown happens (not only the fallback) for the expressions Arrow can take."""
+    from distlaw.io import runs
+
+    frame = _mixed_runs()
+    frame.to_parquet(tmp_path / "runs.parquet", index=False)
+    used = []
+    original = runs._filter_in_arrow
+    monkeypatch.setattr(runs, "_filter_in_arrow", lambda *a: used.append(original(*a) is not None) or original(*a))
+    for where in WHERES:
+        read_runs(tmp_path / "runs.parquet", required=("params", "tokens", "loss"), where=where)
+    assert used == [True] * (len(WHERES) - 2) + [False, False]
+
+
+def test_where_on_parquet_still_names_a_bad_row_it_filters_out(tmp_path):
+    """Every row is checked, as for CSV: a bad loss in a row the filter drops is still named."""
+    frame = _mixed_runs()
+    frame.loc[7, "loss"] = -1.0
+    frame.loc[7, "mixture"] = "code"
+    frame.to_parquet(tmp_path / "runs.parquet", index=False)
+    with pytest.raises(Exception, match=r"column 'loss', row 8: must be > 0"):
+        read_runs(tmp_path / "runs.parquet", required=("params", "tokens", "loss"), where="mixture == 'web'")
+
+
+def test_where_on_a_hive_folder_filters_on_its_partition_keys(tmp_path):
+    frame = _mixed_runs()
+    folder = tmp_path / "runs"
+    pq.write_to_dataset(pa.Table.from_pandas(frame), folder, partition_cols=["mixture"])
+    every = read_runs(folder, required=("params", "tokens", "loss")).frame
+    some = read_runs(folder, required=("params", "tokens", "loss"), where="mixture == 'web' and step < 300").frame
+    oracle = every[(every["mixture"] == "web") & (every["step"] < 300)]
+    np.testing.assert_array_equal(some["_row"].to_numpy(), oracle["_row"].to_numpy())
+    with pytest.raises(Exception, match="no rows left"):
+        read_runs(folder, required=("params", "tokens", "loss"), where="mixture == 'none'")

@@ -1,6 +1,6 @@
 """Compiled solver programs stored beside JAX's compilation cache (distlaw.fitting.programs).
 
-Oracle: the same fit with nothing stored (plain jit). A stored program must give the same
+Oracle: the same fit with nothing stored (compiled in this process only). A stored program must give the same
 bits, a damaged file must be ignored (recompiled, rewritten), and nothing is written where no
 cache folder is configured.
 """
@@ -40,6 +40,7 @@ def test_stored_programs_give_the_jitted_fit_bit_for_bit(cache_folder):
     jax.config.update("jax_compilation_cache_dir", None)
     plain = _fit()
     assert not cache_folder.exists()  # no cache folder configured: nothing written
+    programs._LOADED.clear()  # what this process compiled is kept, so forget it: compile again
     jax.config.update("jax_compilation_cache_dir", str(cache_folder.parent))
     stored = _fit()  # compiles and stores
     files = sorted(cache_folder.glob("*.bin"))
@@ -59,3 +60,44 @@ def test_a_damaged_program_file_is_ignored_and_rewritten(cache_folder):
     again = _fit()
     np.testing.assert_array_equal(again.params, reference.params)
     assert all(path.stat().st_size > 1000 for path in cache_folder.glob("*.bin"))
+
+
+def test_a_small_fit_compiles_one_solver_program_for_screening_and_polish():
+    """Issue 18: compile less. A 512-start default fit screens then polishes; both stages share
+    one pool width, so one round program (the cold start is mostly its compilation)."""
+    programs._LOADED.clear()
+    data = fitting.fit_data(CHIN, chinchilla_table(EPOCH_CHINCHILLA, 120, noise=0.02, seed=11))
+    result = fitting.fit(CHIN, data, starts=design_starts(CHIN, 512), delta=1e-3)
+    assert result.status_counts.get("screened_out", 0) > 0  # both stages ran
+    rounds = [key for key in programs._LOADED if key[0] == "advance"]
+    assert len(rounds) == 1, rounds
+
+
+def test_a_program_prepared_in_the_background_is_the_one_called(cache_folder):
+    """prepare() compiles on another thread, in the caller's precision; call() then uses it and
+    gives what the jitted function gives."""
+    import jax.numpy as jnp
+
+    @jax.jit
+    def twice_plus(x, y):
+        return 2.0 * x + y
+
+    args = (np.linspace(0, 1, 7), np.float64(0.5))
+    with jax.enable_x64(True):
+        programs.prepare(twice_plus, "test-prepared", args)
+        key = programs._local_key("test-prepared", {}, args)
+        assert key in programs._LOADED
+        out = programs.call(twice_plus, "test-prepared", args)
+        assert out.dtype == jnp.float64  # the thread compiled in float64, as the caller asked
+        np.testing.assert_array_equal(np.asarray(out), np.asarray(twice_plus(*args)))
+
+
+def test_a_failed_background_compilation_is_raised_by_call(cache_folder):
+    @jax.jit
+    def broken(x):
+        return x @ np.ones((3, 3))  # (4,) @ (3, 3): a shape error at tracing
+
+    args = (np.ones(4),)
+    programs.prepare(broken, "test-broken", args)
+    with pytest.raises(TypeError):
+        programs.call(broken, "test-broken", args)

@@ -375,6 +375,9 @@ def fit_many(
     config = config or default_config(len(start_problem) // max(n_problems, 1), box.n_free)
     if max_iterations is not None:
         config = config._replace(max_iterations=int(max_iterations))
+    if identify and not config.chunk:  # the Jacobian at the optimum compiles while the solver runs
+        programs.prepare(_residuals_and_jacobian, "jacobian", (np.zeros(box.n_free), _take(problems, 0)),
+                         objective=objective)
     result = solver.minimize_starts(objective, np.concatenate(reduced), start_problem, problems,
                                     box.lower, box.upper, config, progress)
     fits = []
@@ -688,7 +691,7 @@ def _sandwich_pieces(objective: HuberObjective, z, data: FitData, chunk: int = 0
         hessian, score = programs.call(_sandwich_chunked, "sandwich", (jnp.asarray(z), padded), objective=objective,
                                        chunk=chunk)
         return np.asarray(hessian), np.asarray(score)
-    residual, jacobian = programs.call(_residuals_and_jacobian, "jacobian", (jnp.asarray(z), data),
+    residual, jacobian = programs.call(_residuals_and_jacobian, "jacobian", (np.asarray(z, np.float64), data),
                                        objective=objective)
     return _sandwich_terms(np, np.asarray(residual), np.asarray(jacobian), np.asarray(data.weights), objective.delta)
 

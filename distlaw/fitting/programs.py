@@ -8,17 +8,22 @@ solver's compiled rounds are also stored whole, serialized with
 ``jax.experimental.serialize_executable``, under ``distlaw-executables/`` in that folder, and
 loaded directly by a later process with the same program: the same distlaw sources, JAX,
 backend and devices, static settings, and argument shapes and dtypes (all part of the file's
-key). Without a cache folder (the library's default) nothing is written and the program is
-jitted as usual. A file that cannot be loaded is ignored and rewritten; at most
-``MAX_FILES`` are kept (the oldest go first).
+key). Without a cache folder (the library's default) nothing is written. A file that cannot
+be loaded is ignored and rewritten; at most ``MAX_FILES`` are kept (the oldest go first).
+
+Either way the programs are compiled here, with :func:`compile_options`, and kept for the
+process (as ``jax.jit`` keeps its own), and :func:`prepare` compiles one in the background
+while the solver runs.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import hashlib
 import os
 import pickle
+import threading
 from pathlib import Path
 
 import jax
@@ -26,7 +31,7 @@ import jax
 from ..version import __version__
 
 MAX_FILES = 64
-_LOADED: dict = {}  # key -> compiled program, for this process
+_LOADED: dict = {}  # _local_key -> compiled program (or a Future of one), for this process
 
 
 @functools.cache
@@ -47,25 +52,79 @@ def _key(name: str, static: tuple, args: tuple) -> str:
     shapes = [(tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__))) for x in leaves]
     devices = [(d.platform, d.device_kind) for d in jax.devices()]
     text = repr((name, __version__, _sources_digest(), jax.__version__, jax.default_backend(), devices,
-                 bool(jax.config.jax_enable_x64), static, str(treedef), shapes))
+                 bool(jax.config.jax_enable_x64), compile_options(), static, str(treedef), shapes))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def call(function, name: str, args: tuple, **static):
-    """``function(*args, **static)`` (a jitted function with static keyword arguments), from a
-    stored compiled program when a compilation cache folder is configured."""
-    folder = jax.config.jax_compilation_cache_dir
-    if not folder:
-        return function(*args, **static)
-    key = _key(name, tuple(sorted(static.items())), args)
+    """``function(*args, **static)`` (a jitted function with static keyword arguments), run
+    by a program compiled with :func:`compile_options` and kept for this process, and stored
+    whole when a compilation cache folder is configured."""
+    key = _local_key(name, static, args)
     program = _LOADED.get(key)
+    if isinstance(program, concurrent.futures.Future):  # being prepared in the background
+        program = _LOADED[key] = program.result()
     if program is None:
-        program = _load(Path(folder) / "distlaw-executables" / f"{name}-{key}.bin")
-        if program is None:
-            program = function.lower(*args, **static).compile()
-            _store(program, Path(folder) / "distlaw-executables" / f"{name}-{key}.bin")
-        _LOADED[key] = program
+        program = _LOADED[key] = _load_or_compile(function, name, args, static)
     return program(*args)
+
+
+def prepare(function, name: str, args: tuple, **static) -> None:
+    """Start loading or compiling the program that ``call(function, name, args, **static)``
+    will need, in a background thread, and return at once.
+
+    XLA compiles without holding Python's lock, so a program needed later (the Jacobian at the
+    optimum) compiles on a second core while this thread traces and compiles the solver: 0.1 s
+    of a small fit's cold start (benchmarks/README.md). ``args`` need only the shapes and
+    dtypes of the real ones. A failure there is retried, and raised, by ``call``.
+    """
+    key = _local_key(name, static, args)
+    if key in _LOADED:
+        return
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    x64 = bool(jax.config.jax_enable_x64)  # a thread-local setting: carried into the thread
+
+    def work():
+        try:
+            with jax.enable_x64(x64):
+                future.set_result(_load_or_compile(function, name, args, static))
+        except Exception:  # noqa: BLE001 -- call() compiles it again and raises there
+            future.set_result(None)
+
+    _LOADED[key] = future
+    threading.Thread(target=work, name=f"distlaw-prepare-{name}").start()
+
+
+def compile_options() -> dict:
+    """XLA options of distlaw's solver programs (this call's only; nothing global changes).
+
+    On the CPU, XLA's older loop emitters instead of its MLIR fusion emitters: the solver's
+    round compiles in 0.39 s instead of 0.59 s and runs as fast (the same bits on every
+    benchmark; benchmarks/README.md), which is a third of a small fit's cold start.
+    """
+    return {"xla_cpu_use_fusion_emitters": False} if jax.default_backend() == "cpu" else {}
+
+
+def _local_key(name: str, static: dict, args: tuple):
+    """What makes a program distinct in this process: the static settings themselves (hashable),
+    the arguments' structure, shapes and dtypes, and the precision in force."""
+    leaves, treedef = jax.tree.flatten(args)
+    shapes = tuple((tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__))) for x in leaves)
+    return name, tuple(sorted(static.items())), treedef, shapes, bool(jax.config.jax_enable_x64)
+
+
+def _load_or_compile(function, name: str, args: tuple, static: dict):
+    folder = jax.config.jax_compilation_cache_dir
+    path = None
+    if folder:
+        path = Path(folder) / "distlaw-executables" / f"{name}-{_key(name, tuple(sorted(static.items())), args)}.bin"
+        program = _load(path)
+        if program is not None:
+            return program
+    program = function.lower(*args, **static).compile(compiler_options=compile_options())
+    if path is not None:
+        _store(program, path)
+    return program
 
 
 def _load(path: Path):

