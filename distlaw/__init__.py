@@ -7,6 +7,7 @@ Public API (see the README and ARCHITECTURE.md):
     from distlaw import build_atlas, Atlas             # atlases: build from a sweep, read a finished one
     from distlaw import isoflop                        # compute-optimal exponents from isoFLOP minima
     from distlaw import LAWS, get_law, predict_loss    # the laws
+    from distlaw import law_from_function, law_from_file   # laws of your own (also ScalingLaw(function))
     from distlaw import fit, fit_many, fit_data, bootstrap, Solution   # the fitting engine underneath
 
 Everything computes in float64 inside its own scope and leaves JAX's global settings as the
@@ -26,7 +27,7 @@ _EXPORTS = {
     "fit": "fitting.multistart", "fit_data": "fitting.multistart", "fit_many": "fitting.multistart",
     "stack_data": "fitting.multistart", "SolverConfig": "fitting.solver", "isoflop": "fitting.isoflop",
     "LAWS": "laws.registry", "LawSpec": "laws.registry", "get_law": "laws.registry",
-    "predict_loss": "laws.registry",
+    "predict_loss": "laws.registry", "law_from_function": "laws.user", "law_from_file": "laws.user",
     "plan": "planning.plans", "plan_records": "planning.plans",
     "Atlas": "atlas.folder", "build_atlas": "atlas.folder",
     "datasets": "io.datasets", "errors": "errors",

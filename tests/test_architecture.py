@@ -181,6 +181,7 @@ def test_cli_choices_come_from_the_registry():
     fit_actions = {a.dest: a for a in sub.choices["fit"]._actions}
     plan_actions = {a.dest: a for a in sub.choices["plan"]._actions}
     assert tuple(fit_actions["law"].choices) == tuple(LAWS)
+    assert "my_laws.py:kaplan" in fit_actions["law"].choices and "my_laws:kaplan" not in fit_actions["law"].choices
     assert fit_actions["huber_delta"].default == DEFAULT_HUBER_DELTA
     assert tuple(plan_actions["scenario"].choices) == ("all", "supervised", *SCENARIOS) == ("all", *PLAN_SCENARIOS)
 

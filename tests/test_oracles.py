@@ -43,6 +43,7 @@ CASES = {
     "supervised": ("paper", 1e-4),
     "distillation": ("paper", 1e-4),
     "data_constrained": ("muennighoff", 1e-3),
+    "kaplan": ("kaplan", 1e-3),
 }
 
 
@@ -83,7 +84,7 @@ def _table(name: str, preset: str, rng: np.random.Generator):
         truth["beta"] = truth["alpha"] * 1.05  # their fit tied them; keep them close, not equal
     n = np.exp(rng.uniform(np.log(1e7 if name == "distillation" else 5e7), np.log(1e10), N_RUNS))
     supervised = None
-    if name in ("chinchilla", "supervised"):
+    if name in ("chinchilla", "supervised", "kaplan"):
         d = n * np.exp(rng.uniform(np.log(5), np.log(500), N_RUNS))  # 5 to 500 tokens per parameter
         columns = {"params": n, "tokens": d}
     elif name == "data_constrained":

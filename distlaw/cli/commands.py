@@ -151,8 +151,10 @@ def cmd_predict(args) -> int:
     from ..fitting.scaling_law import FitResult
     from ..io.runs import write_table
 
-    frame = FitResult.load(args.fit).predictions(args.runs, column_map=_parse_assignments(args.map, "--map"),
-                                                  where=args.where)
+    fit = FitResult.load(args.fit)
+    for message in fit.messages:
+        print(f"note: {message}")
+    frame = fit.predictions(args.runs, column_map=_parse_assignments(args.map, "--map"), where=args.where)
     write_table(frame, args.output)
     print(f"wrote {len(frame)} predictions to {args.output}")
     return 0

@@ -33,6 +33,15 @@ def flag(argument: str) -> str:
     return FLAGS.get(argument, "--" + argument.replace("_", "-"))
 
 
+class _LawChoices(tuple):
+    """The built-in law names, shown in help and errors, that also admit ``PATH.py:FUNCTION``
+    (a user's law; :mod:`distlaw.laws.user` checks it)."""
+
+    def __contains__(self, value) -> bool:
+        path, colon, function = str(value).rpartition(":")
+        return tuple.__contains__(self, value) or bool(colon and path.endswith(".py") and function)
+
+
 def _laws_epilog() -> str:
     lines = ["laws:"]
     for name in LAW_NAMES:
@@ -54,7 +63,9 @@ def _add_fit(sub, commands) -> None:
     fit = sub.add_parser("fit", help="fit a law to run tables", epilog=_laws_epilog(),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     _table_options(fit)
-    fit.add_argument("--law", required=True, choices=LAW_NAMES)
+    fit.add_argument("--law", required=True, choices=_LawChoices(LAW_NAMES), metavar="LAW",
+                     help=f"a built-in law ({', '.join(LAW_NAMES)}; `distlaw laws` lists them) or a "
+                          "law of your own, PATH.py:FUNCTION (see the README)")
     fit.add_argument("-o", "--output", required=True, metavar="FIT.json")
     fit.add_argument("--huber-delta", type=float, default=DEFAULT_HUBER_DELTA,
                      help=f"Huber delta on the residuals (default {DEFAULT_HUBER_DELTA:g}, the paper's; "

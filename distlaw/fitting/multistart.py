@@ -37,7 +37,7 @@ import numpy as np
 from . import programs, solver
 from ..errors import FitError, InputError
 from ..laws.catalog import DEFAULT_HUBER_DELTA, RESIDUALS, SUPERVISED_LAW
-from ..laws.registry import LAWS, LawSpec
+from ..laws.registry import LawSpec, lookup
 from ..laws.precision import float64
 from ..laws.forms import supervised_log_loss
 from .starts import design_starts
@@ -89,7 +89,7 @@ class HuberObjective(NamedTuple):
 
     def residuals(self, z, data: FitData):
         """log Lhat - log L (or Lhat - L) for every run (padding included, at weight 0)."""
-        spec = LAWS[self.law]
+        spec = lookup(self.law)
         log_fit = spec.log_loss(spec.params_type(*self.expand(z)), *data.log_inputs)
         if self.linear:
             return jnp.exp(log_fit) - jnp.exp(data.log_obs)

@@ -34,9 +34,10 @@ from ..io.datasets import DATASETS
 from ..io.fitfile import finite_or_none, load_fit, supervised_coefficients, write_json
 from ..io.progress import progress_callback
 from ..io.runs import FORMATS, expression_columns, read_runs
-from ..laws.catalog import DEFAULT_CI, DEFAULT_HUBER_DELTA, SUPERVISED_LAW
+from ..laws import user
+from ..laws.catalog import DEFAULT_CI, DEFAULT_HUBER_DELTA, SUPERVISED_LAW, law_info
 from ..laws.precision import float64
-from ..laws.registry import LAWS, LawSpec, get_law, predict_loss
+from ..laws.registry import LAWS, USER_LAWS, LawSpec, predict_loss
 from ..version import __version__
 from . import multistart, starts
 
@@ -46,8 +47,10 @@ class ScalingLaw:
     """A law to fit, and how.
 
     Attributes:
-      law: a registered law name (``distlaw.laws.catalog.LAW_NAMES``: ``chinchilla``,
-        ``supervised``, ``distillation``, ``data_constrained``).
+      law: a built-in law's name (``distlaw.laws.catalog.LAW_NAMES``: ``chinchilla``,
+        ``supervised``, ``distillation``, ``data_constrained``, ``kaplan``), a user's law as
+        ``"PATH.py:FUNCTION"`` or a Python function (its boxes from ``bounds`` or its
+        module's ``BOUNDS``; see :mod:`distlaw.laws.user`), or a ``LawSpec``.
       huber_delta: Huber delta on the residuals (the paper's 1e-4; Hoffmann et al. 1e-3;
         ``math.inf``: plain least squares).
       residuals: ``"log"`` (log Lhat - log L, the paper's) or ``"linear"`` (Lhat - L, what
@@ -66,7 +69,7 @@ class ScalingLaw:
         the device's memory; see :func:`distlaw.fitting.multistart.chunk_rows_for`).
     """
 
-    law: str
+    law: object
     huber_delta: float = DEFAULT_HUBER_DELTA
     residuals: str = "log"
     max_iterations: int | None = None
@@ -112,7 +115,7 @@ class ScalingLaw:
         Returns:
           a :class:`FitResult`.
         """
-        spec = get_law(self.law)
+        spec = user.resolve(self.law, self.bounds)
         box = multistart.constraints(spec, self.fixed, self.ties, self.bounds)  # validate before any work
         supervised, supervised_fit = self._supervised_law(spec)
         sup_params = LAWS[SUPERVISED_LAW].from_natural(supervised) if supervised is not None else None
@@ -144,6 +147,8 @@ class ScalingLaw:
             raise FitError(f"every start of the {spec.name} fit failed (the objective is not finite anywhere tried)")
 
         record = self._record(solutions[0])
+        if spec.info.origin is not None:  # a user's law: what predict, report and plan load again
+            record["law_source"] = dict(spec.info.origin)
         record.update(starts=str(self.starts if self.starts is not None else "default"), seed=self.seed,
                       fixed=dict(box.fixed), **box.record(), sources=list(table.sources), notes=notes,
                       distlaw_version=__version__)
@@ -239,6 +244,7 @@ class FitResult:
 
     record: dict
     timings: dict = dataclasses.field(default_factory=dict)
+    messages: list = dataclasses.field(default_factory=list)  # said on loading (a law file that changed)
 
     law = property(lambda self: self.record["law"])
     params = property(lambda self: self.record["params"])
@@ -269,7 +275,7 @@ class FitResult:
     def predict(self, runs, *, column_map: Mapping[str, str] | None = None, where: str | None = None) -> np.ndarray:
         """Predicted loss (nats per token) for run tables (paths, names, DataFrames) or for a
         tuple of arrays in the law's input order (N, D[, L_T])."""
-        spec = get_law(self.law)
+        spec = user.resolve(self.law)
         if isinstance(runs, tuple):
             inputs = [np.asarray(x, dtype=np.float64) for x in runs]
         else:
@@ -281,7 +287,7 @@ class FitResult:
     def predictions(self, runs, *, column_map: Mapping[str, str] | None = None,
                     where: str | None = None) -> pd.DataFrame:
         """The run tables (validated as ``distlaw predict`` reads them) with a ``predicted_loss`` column."""
-        spec = get_law(self.law)
+        spec = user.resolve(self.law)
         frame = read_runs(runs, required=spec.input_columns, column_map=column_map, where=where).frame.copy()
         frame["predicted_loss"] = self._predict_inputs(spec, [frame[c].to_numpy() for c in spec.input_columns])
         return frame
@@ -297,8 +303,16 @@ class FitResult:
 
     @classmethod
     def load(cls, path: str | Path) -> FitResult:
-        """A FIT.json (validated: law, coefficients) or a preset name such as ``paper``."""
-        return cls(load_fit(str(path)))
+        """A FIT.json (validated: law, coefficients) or a preset name such as ``paper``.
+
+        A user's law is built again from its file, or from the source stored in the fit when
+        the file changed or is gone (``messages`` says which)."""
+        record = load_fit(str(path))
+        info = law_info(record["law"])
+        if info.origin is None or record["law"] in USER_LAWS:
+            return cls(record)
+        _, note = user.spec_from_origin(info)
+        return cls(record, messages=[note] if note else [])
 
 
 # Above this many groups, every group starts from the pooled fit's distinct optima and a small

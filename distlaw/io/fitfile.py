@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import FitFileError
 from .files import atomic_path
-from ..laws.catalog import LAW_INFO, SUPERVISED_LAW, LawInfo, law_info, preset_names
+from ..laws.catalog import LAW_INFO, SUPERVISED_LAW, USER_LAW_INFO, LawInfo, law_info, preset_names, user_law_info
 
 
 def write_json(obj: Any, path: str | Path) -> None:
@@ -70,13 +70,32 @@ def load_fit(path_or_preset: str, law: str | None = None) -> dict:
     for key in ("law", "params"):
         if key not in record:
             raise FitFileError(f"{path}: missing key {key!r}")
-    info = law_info(record["law"])
+    info = _user_law(record, path) if record["law"] not in LAW_INFO and "law_source" in record \
+        else law_info(record["law"])
     _check_params(info, record["params"], f"{path}: params")
     if info.needs_supervised:
         if "supervised" not in record:
             raise FitFileError(f"{path}: a {info.name} fit needs its 'supervised' coefficients")
         _check_params(LAW_INFO[SUPERVISED_LAW], record["supervised"], f"{path}: supervised")
     return record
+
+
+def _user_law(record: dict, path: Path) -> LawInfo:
+    """The catalog entry of the user's law a FIT.json carries (``law_source``), registered so
+    that the rest of distlaw finds it by name; no code runs here (that waits for JAX:
+    :func:`distlaw.laws.user.spec_from_origin`)."""
+    origin = record["law_source"]
+    need = ("label", "function", "sha256", "source", "inputs", "target", "bounds")
+    if not isinstance(origin, dict) or any(key not in origin for key in need):
+        raise FitFileError(f"{path}: key 'law_source' must be an object with {', '.join(need)}")
+    try:
+        info = user_law_info(origin)
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise FitFileError(f"{path}: law_source: {err}") from None
+    if info.name != record["law"]:
+        raise FitFileError(f"{path}: law {record['law']!r} does not match its law_source ({info.name})")
+    USER_LAW_INFO[info.name] = info
+    return info
 
 
 def supervised_coefficients(path_or_preset: str) -> dict:

@@ -5,6 +5,7 @@ Modules:
              FIT.json checks and sweep checks read it)
   forms      the laws as JAX functions ``log_loss(params, *log_inputs)`` and their params types
   registry   ``LawSpec`` and ``LAWS``: one spec per law, built from the catalog and the forms
+  user       laws users write: a Python function or ``PATH.py:FUNCTION``, registered beside them
   compute    the compute model F(N), Eq. 9, and the teacher-cost scenarios
   precision  float64 scoped to distlaw's own calls (never the caller's global setting)
   synthetic  run tables drawn from published laws
@@ -26,6 +27,8 @@ _EXPORTS = {
     "DataConstrainedParams": "forms", "chinchilla_log_loss": "forms", "supervised_log_loss": "forms",
     "distillation_log_loss": "forms", "data_constrained_log_loss": "forms",
     "LAWS": "registry", "LawSpec": "registry", "get_law": "registry", "predict_loss": "registry",
+    "KaplanParams": "forms", "kaplan_log_loss": "forms", "KAPLAN_2020": "catalog",
+    "law_from_function": "user", "law_from_file": "user",
 }  # fmt: skip
 
 __all__ = sorted(_EXPORTS)

@@ -35,6 +35,9 @@ class LawInfo(NamedTuple):
       paper_starts: the published grid of starts, one tuple per optimizer field (scale
         constants as logs), in field order.
       default_starts: size of distlaw's own start design.
+      origin: for a user's law (:mod:`distlaw.laws.user`), where it came from and all it is
+        (label, path, function, sha256, source, inputs, target, bounds, formula), as FIT.json
+        keeps it; None for a built-in.
     """
 
     name: str
@@ -50,6 +53,7 @@ class LawInfo(NamedTuple):
     bounds: dict
     paper_starts: tuple[tuple[float, ...], ...]
     default_starts: int
+    origin: dict | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,6 +70,8 @@ HOFFMANN_CHINCHILLA = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta":
 EPOCH_CHINCHILLA = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
 # Muennighoff et al. (2023): the base coefficients fitted to Chinchilla's C4 isoFLOP points
 # (alpha tied to beta), R_D* and R_N* fitted on their 182 runs (distlaw/data/SOURCES.md).
+# Kaplan et al. (2020), Eq. 1.5 and Table 2 (N non-embedding parameters, D tokens).
+KAPLAN_2020 = {"Nc": 8.8e13, "Dc": 5.4e13, "alpha_N": 0.076, "alpha_D": 0.095}
 MUENNIGHOFF_DATA_CONSTRAINED = {
     "E": 1.8691436784054858, "A": 520.8249516599187, "B": 1487.716093782861,
     "alpha": 0.3526596, "beta": 0.3526596, "R_D": 15.387756, "R_N": 5.309743,
@@ -93,6 +99,9 @@ DEFAULT_BOUNDS = {
     # R_D*, R_N* (published 15.4, 5.3): repetitions worth between 0.01 and 1e4 fresh ones.
     "data_constrained": {"E": _SCALE, "A": _SCALE, "B": _SCALE, "alpha": (1e-3, 5.0), "beta": (1e-3, 5.0),
                          "R_D": (1e-2, 1e4), "R_N": (1e-2, 1e4)},
+    # N_c and D_c (published 8.8e13, 5.4e13) within three decades either side; the exponents
+    # (published 0.076, 0.095) kept off 0, as alpha_N / alpha_D divides.
+    "kaplan": {"Nc": (1e10, 1e17), "Dc": (1e10, 1e17), "alpha_N": (5e-3, 1.0), "alpha_D": (5e-3, 1.0)},
 }  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------
@@ -181,6 +190,24 @@ LAW_INFO: dict[str, LawInfo] = {
                       (0.0, 2.0, 4.0), (0.0, 2.0, 4.0)),
         default_starts=1024,
     ),
+    "kaplan": LawInfo(
+        name="kaplan",
+        formula="L = ((Nc/N)^(alpha_N/alpha_D) + Dc/D)^alpha_D",
+        source="Kaplan et al. (2020), Eq. 1.5",
+        coefficients=("Nc", "Dc", "alpha_N", "alpha_D"),
+        scale=frozenset({"Nc", "Dc"}),
+        inputs=("params", "tokens"),
+        target="loss",
+        optional_columns=(),
+        needs_supervised=False,
+        presets={"kaplan": KAPLAN_2020},
+        bounds=DEFAULT_BOUNDS["kaplan"],
+        # No published grid: 6 x 6 x 5 x 5 = 900 starts over the box (log N_c, log D_c from
+        # log 1e11 to log 1e16).
+        paper_starts=(tuple(math.log(10.0**k) for k in range(11, 17)), tuple(math.log(10.0**k) for k in range(11, 17)),
+                      (0.03, 0.06, 0.1, 0.2, 0.5), (0.03, 0.06, 0.1, 0.2, 0.5)),
+        default_starts=256,
+    ),
 }
 
 LAW_NAMES: tuple[str, ...] = tuple(LAW_INFO)
@@ -195,14 +222,59 @@ DISTILLATION_LAW = "distillation"
 SYNTHETIC = {"chinchilla": ("epoch", 0.01), "supervised": ("paper", 0.01), "distillation": ("paper", 0.003)}
 
 
+# Run-table columns a user's law may read by naming an argument after them (others: INPUTS).
+RUN_COLUMNS = frozenset({"params", "tokens", "flops", "unique_tokens", "student_params", "student_tokens",
+                         "teacher_params", "teacher_tokens", "teacher_loss"})
+USER_LAW_STARTS = 512  # distlaw's start design for a user's law
+USER_LOG_SPAN = 1e3  # a positive box this wide (hi / lo, three decades) is searched in logs: a scale constant
+USER_GRID_POINTS = 4  # per coefficient, the grid ``--starts paper`` gives a user's law
+
+
+def user_law_info(origin: dict) -> LawInfo:
+    """The catalog entry of a user's law from its ``origin`` (see :class:`LawInfo`; FIT.json's
+    ``law_source``), with no JAX: named ``LABEL@DIGEST``, coefficients in the order of
+    ``origin["bounds"]``, those with a positive box of at least ``USER_LOG_SPAN`` optimized as
+    logs, and a ``USER_GRID_POINTS``-per-coefficient grid of starts inside the box."""
+    bounds = {name: (float(lo), float(hi)) for name, (lo, hi) in origin["bounds"].items()}
+    scale = frozenset(c for c, (lo, hi) in bounds.items() if lo > 0 and hi / lo >= USER_LOG_SPAN)
+
+    def grid(name):
+        lo, hi = bounds[name]
+        lo, hi = (math.log(lo), math.log(hi)) if name in scale else (lo, hi)
+        step = (hi - lo) / USER_GRID_POINTS
+        return tuple(lo + step * (k + 0.5) for k in range(USER_GRID_POINTS))
+
+    return LawInfo(
+        name=f"{origin['label']}@{origin['sha256'][:12]}",
+        formula=origin.get("formula") or f"L = {origin['function']}(...)",
+        source=origin.get("path") or f"Python function {origin['function']}",
+        coefficients=tuple(bounds),
+        scale=scale,
+        inputs=tuple(origin["inputs"]),
+        target=origin["target"],
+        optional_columns=(),
+        needs_supervised=False,
+        presets={},
+        bounds=bounds,
+        paper_starts=tuple(grid(c) for c in bounds),
+        default_starts=USER_LAW_STARTS,
+        origin=dict(origin),
+    )
+
+
+# Users' laws met in this process (``LABEL@DIGEST`` -> entry), kept apart from the built-ins.
+USER_LAW_INFO: dict[str, LawInfo] = {}
+
+
 def law_info(name: str) -> LawInfo:
-    """The catalog entry of law ``name``; :class:`~distlaw.errors.InputError` lists the choices."""
+    """The catalog entry of law ``name`` (built-in, or a user's law met in this process);
+    :class:`~distlaw.errors.InputError` lists the choices."""
     from ..errors import InputError
 
     try:
-        return LAW_INFO[name]
+        return LAW_INFO[name] if name in LAW_INFO else USER_LAW_INFO[name]
     except KeyError:
-        raise InputError(f"unknown law {name!r}; choose one of {sorted(LAW_INFO)}") from None
+        raise InputError(f"unknown law {name!r}; choose one of {sorted(LAW_INFO)} or PATH.py:FUNCTION") from None
 
 
 def preset_names() -> set[str]:

@@ -72,6 +72,16 @@ class DistillationParams(NamedTuple):
     log_d1: jnp.ndarray
 
 
+class KaplanParams(NamedTuple):
+    """Kaplan et al. (2020), Eq. 1.5, ``L = ((N_c/N)^(alpha_N/alpha_D) + D_c/D)^alpha_D``
+    (natural logs of N_c and D_c, in parameters and tokens)."""
+
+    log_Nc: jnp.ndarray
+    log_Dc: jnp.ndarray
+    alpha_N: jnp.ndarray
+    alpha_D: jnp.ndarray
+
+
 def _log_sum_exp(*terms):
     """log(sum_k exp(t_k)), elementwise over broadcast terms, shifted by their maximum.
 
@@ -95,6 +105,17 @@ def chinchilla_log_loss(p: ChinchillaParams, log_n, log_d):
       natural log of the loss (nats per token).
     """
     return _log_sum_exp(p.log_e, p.log_a - p.alpha * log_n, p.log_b - p.beta * log_d)
+
+
+def kaplan_log_loss(p: KaplanParams, log_n, log_d):
+    """log L for Kaplan et al.'s Eq. 1.5, ``L = ((N_c/N)^(alpha_N/alpha_D) + D_c/D)^alpha_D``:
+
+        log L = alpha_D LSE((alpha_N / alpha_D)(log N_c - log N), log D_c - log D).
+
+    No irreducible term: the loss falls toward 0 with N and D (Kaplan et al. fitted runs far
+    from it). Inputs as in :func:`chinchilla_log_loss`.
+    """
+    return p.alpha_D * _log_sum_exp(p.alpha_N / p.alpha_D * (p.log_Nc - log_n), p.log_Dc - log_d)
 
 
 def supervised_log_loss(p: SupervisedParams, log_n, log_d):

@@ -79,8 +79,7 @@ class LawSpec(NamedTuple):
 
     @property
     def natural_names(self) -> tuple[str, ...]:
-        mapping = _log_fields(self.fields)
-        return tuple(mapping[f] for f in self.fields)
+        return self.info.coefficients  # in field order (checked for the built-ins by _spec)
 
     def to_natural(self, params) -> dict[str, float]:
         """Optimizer-space params (NamedTuple or sequence) -> ``{natural name: value}``."""
@@ -114,6 +113,7 @@ _FORMS = {
     "supervised": (forms.SupervisedParams, forms.supervised_log_loss),
     "distillation": (forms.DistillationParams, forms.distillation_log_loss),
     "data_constrained": (forms.DataConstrainedParams, forms.data_constrained_log_loss),
+    "kaplan": (forms.KaplanParams, forms.kaplan_log_loss),
 }
 
 
@@ -121,14 +121,22 @@ def _spec(info: catalog.LawInfo) -> LawSpec:
     params_type, log_loss = _FORMS[info.name]
     spec = LawSpec(info, params_type, log_loss)
     # The catalog (read without JAX by the CLI and FIT.json checks) must describe the JAX form.
-    scale = {natural for field, natural in zip(spec.fields, spec.natural_names, strict=True)
-             if field.startswith("log_")}
-    if spec.natural_names != info.coefficients or scale != set(info.scale):
+    mapping = _log_fields(spec.fields)
+    scale = {mapping[field] for field in spec.fields if field.startswith("log_")}
+    if tuple(mapping[f] for f in spec.fields) != info.coefficients or scale != set(info.scale):
         raise AssertionError(f"law {info.name!r}: the catalog and the JAX form disagree on the coefficients")
     return spec
 
 
+# The built-in laws, and users' laws met in this process (``LABEL@DIGEST``, :mod:`distlaw.laws.user`).
 LAWS: dict[str, LawSpec] = {name: _spec(info) for name, info in catalog.LAW_INFO.items()}
+USER_LAWS: dict[str, LawSpec] = {}
+
+
+def lookup(name: str) -> LawSpec:
+    """The law registered as ``name``, built-in or a user's (see :func:`get_law` for errors)."""
+    spec = LAWS.get(name) or USER_LAWS.get(name)
+    return spec if spec is not None else get_law(name)
 
 
 def get_law(name: str) -> LawSpec:
