@@ -196,3 +196,97 @@ def test_an_edited_law_is_a_new_law(tmp_path):
     first = user.resolve(_law_file(tmp_path, "BOUNDS = {'a': (0.1, 10.0)}\ndef f(params, a):\n    return a / params\n"))
     second = user.resolve(_law_file(tmp_path, "BOUNDS = {'a': (0.1, 10.0)}\ndef f(params, a):\n    return 2 * a / params\n"))
     assert first.name != second.name and first.name.split("@")[0] == second.name.split("@")[0]
+
+
+def test_distlaw_laws_lists_every_built_in_with_its_published_coefficients(tmp_path):
+    from distlaw.laws.catalog import LAW_NAMES
+
+    done = run_cli("laws", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    laws = {law["law"]: law for law in json.loads(done.stdout)}
+    assert tuple(laws) == LAW_NAMES and "kaplan" in laws
+    kaplan = {c["name"]: c for c in laws["kaplan"]["coefficients"]}
+    # Kaplan et al. (2020), Eq. 1.5: alpha_N 0.076, alpha_D 0.095, N_c 8.8e13, D_c 5.4e13.
+    assert {n: c["presets"]["kaplan"] for n, c in kaplan.items()} == KAPLAN
+    assert kaplan["Nc"]["log"] and not kaplan["alpha_N"]["log"]
+    text = run_cli("laws", cwd=tmp_path).stdout
+    for name in LAW_NAMES:
+        assert f"{name}: L" in text
+    assert "PATH.py:FUNCTION" in text
+
+
+def test_distlaw_laws_imports_no_jax():
+    code = ("import contextlib, io, sys\nfrom distlaw.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    main(['laws'])\n"
+            "print(sorted(m for m in ('jax', 'numpy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def _chinchilla_sum(z, n, d, y, w, delta):
+    """sum w Huber(log Lhat - log L) for the Chinchilla form at z = (log E, log A, log B, alpha,
+    beta), and its gradient, in NumPy (written out: the oracle shares no code with distlaw)."""
+    terms = np.stack([np.full_like(n, z[0]), z[1] - z[3] * np.log(n), z[2] - z[4] * np.log(d)])
+    top = terms.max(axis=0)
+    log_fit = top + np.log(np.exp(terms - top).sum(axis=0))
+    share = np.exp(terms - log_fit)  # d log Lhat / d (log E, log A term, log B term)
+    r = log_fit - np.log(y)
+    psi = np.clip(r, -delta, delta)
+    value = np.sum(w * np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta)))
+    jac = np.stack([share[0], share[1], share[2], -share[1] * np.log(n), -share[2] * np.log(d)], axis=1)
+    return value, jac.T @ (w * psi)
+
+
+def scipy_lbfgs_best(frame, w, delta, n_starts=40, seed=0, objective=_chinchilla_sum):
+    from scipy.optimize import minimize
+
+    from distlaw.laws import LAWS
+
+    n, d, y = (frame[c].to_numpy() for c in ("params", "tokens", "loss"))
+    spec = LAWS["chinchilla"]
+    lower = [math.log(1e-6)] * 3 + [0.0, 0.0]
+    box = [(lo, None) if k < 3 else (0.0, 5.0) for k, lo in enumerate(lower)]
+    rng = np.random.default_rng(seed)
+    best = math.inf
+    for _ in range(n_starts):
+        z0 = [rng.uniform(-1, 1), rng.uniform(0, 10), rng.uniform(0, 10), rng.uniform(0, 1), rng.uniform(0, 1)]
+        fit = minimize(objective, z0, args=(n, d, y, w, delta), jac=True, method="L-BFGS-B", bounds=box,
+                       options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000})
+        best = min(best, float(fit.fun))
+    assert spec.fields == ("log_e", "log_a", "log_b", "alpha", "beta")
+    return best
+
+
+def test_a_weighted_fit_reaches_scipys_best_weighted_objective(tmp_path):
+    from distlaw.laws import EPOCH_CHINCHILLA
+    from distlaw.laws.synthetic import chinchilla_table
+
+    frame = chinchilla_table(EPOCH_CHINCHILLA, 120, noise=0.02, seed=7)
+    rng = np.random.default_rng(1)
+    frame["w"] = rng.choice([0.0, 0.5, 1.0, 3.0], len(frame))
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    done = run_cli("fit", "runs.csv", "--law", "chinchilla", "--weights", "w", "--huber-delta", DELTA,
+                   "-o", "fit.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "fit.json").read_text())
+    best = scipy_lbfgs_best(frame, frame["w"].to_numpy(), DELTA)
+    assert record["objective"] <= best * (1 + 1e-9), (record["objective"], best)
+    assert record["weights"] == "w" and record["n_runs"] == int((frame["w"] > 0).sum())
+    unweighted = ScalingLaw("chinchilla", huber_delta=DELTA).fit(frame)
+    assert abs(unweighted.objective - record["objective"]) > 1e-6 * record["objective"]  # the weights mattered
+
+
+def test_bad_weights_are_named(tmp_path):
+    from distlaw.laws import EPOCH_CHINCHILLA
+    from distlaw.laws.synthetic import chinchilla_table
+
+    frame = chinchilla_table(EPOCH_CHINCHILLA, 30, noise=0.02, seed=7)
+    frame["w"] = 1.0
+    frame.loc[4, "w"] = -2.0
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    done = run_cli("fit", "runs.csv", "--law", "chinchilla", "--weights", "w", "-o", "fit.json", cwd=tmp_path)
+    assert done.returncode == 2 and "column 'w', row 5: must be >= 0, got -2.0" in done.stderr, done.stderr
+    frame["w"] = 0.0
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    done = run_cli("fit", "runs.csv", "--law", "chinchilla", "--weights", "w", "-o", "fit.json", cwd=tmp_path)
+    assert done.returncode == 2 and "every weight is 0" in done.stderr, done.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
 import os
 import sys
@@ -76,7 +77,7 @@ def cmd_fit(args) -> int:
                      bounds=_parse_bounds(args.bounds), supervised=args.supervised, chunk_rows=args.chunk_rows)
     report = law.fit(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
                      holdout=args.holdout, group_by=args.group_by, bootstrap=args.bootstrap or 0, ci=args.ci,
-                     warm_start=args.warm_start, run_id=args.run_id)
+                     warm_start=args.warm_start, run_id=args.run_id, weights=args.weights)
     record = report.record
     for note in record["notes"]:
         print(f"note: {note}")
@@ -157,6 +158,31 @@ def cmd_predict(args) -> int:
     frame = fit.predictions(args.runs, column_map=_parse_assignments(args.map, "--map"), where=args.where)
     write_table(frame, args.output)
     print(f"wrote {len(frame)} predictions to {args.output}")
+    return 0
+
+
+def cmd_laws(args) -> int:
+    """The built-in laws, as text or JSON (no JAX: this is the catalog)."""
+    from ..laws.catalog import describe_laws
+
+    laws = describe_laws()
+    if args.json:
+        print(json.dumps(laws, indent=1))
+        return 0
+    for law in laws:
+        print(f"{law['law']}: {law['formula']}")
+        print(f"  source: {law['source']}")
+        print(f"  inputs: {', '.join(law['inputs'])} -> {law['target']}"
+              + ("  (Ltilde_S from a supervised law: --supervised)" if law["needs_supervised"] else ""))
+        print(f"  starts: {law['default_starts']} (design), {law['paper_starts']:,} (--starts paper)")
+        presets = law["presets"]
+        print(f"  {'coefficient':<12}{'box':>24}  {'fitted as':<9}" + "".join(f"{p:>14}" for p in presets))
+        for c in law["coefficients"]:
+            box = "[" + ", ".join("open" if v is None else f"{v:g}" for v in c["bounds"]) + "]"
+            print(f"  {c['name']:<12}{box:>24}  {'log' if c['log'] else 'value':<9}"
+                  + "".join(f"{c['presets'][p]:>14.6g}" for p in presets))
+        print()
+    print("A law of your own: --law PATH.py:FUNCTION (README, \"Laws of your own\").")
     return 0
 
 

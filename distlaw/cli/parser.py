@@ -92,6 +92,8 @@ def _add_fit(sub, commands) -> None:
     fit.add_argument("--run-id", metavar="COLUMN",
                      help="the column naming each row's training run (tables of checkpoints): the bootstrap "
                           "resamples whole runs, and the summary counts runs and rows")
+    fit.add_argument("--weights", metavar="COLUMN",
+                     help="a column of run weights (>= 0): the objective is sum_i w_i Huber(r_i)")
     fit.add_argument("--chunk-rows", type=int, metavar="N",
                      help="runs per chunk of the normal equations on large tables (default: sized from memory)")
     needs = [n for n in LAW_NAMES if LAW_INFO[n].needs_supervised]
@@ -201,6 +203,12 @@ def _add_plot(sub, commands) -> None:
     plot.set_defaults(func=commands.cmd_plot)
 
 
+def _add_laws(sub, commands) -> None:
+    laws = sub.add_parser("laws", help="list the built-in laws: formula, inputs, coefficients, boxes, presets, source")
+    laws.add_argument("--json", action="store_true", help="a JSON array, one object per law")
+    laws.set_defaults(func=commands.cmd_laws)
+
+
 def _add_demo(sub, commands) -> None:
     demo = sub.add_parser("demo", help="the built-in default: fit tables drawn from the paper's laws")
     demo.add_argument("-o", "--output", default="distlaw-demo", help="folder for tables and fits")
@@ -208,7 +216,7 @@ def _add_demo(sub, commands) -> None:
 
 
 SUBCOMMANDS = (_add_fit, _add_predict, _add_generate, _add_isoflop, _add_plan, _add_atlas, _add_query, _add_plot,
-               _add_demo)
+               _add_laws, _add_demo)
 
 
 def build_parser(commands, description: str) -> argparse.ArgumentParser:

@@ -640,7 +640,7 @@ def identifiability(box: Constraints, objective: HuberObjective, z, data: FitDat
 
     With J = dr/dz at the optimum, the robust (M-estimator) covariance of the free coordinates is
 
-        Cov = H^-1 B H^-1 * n / (n - K),   H = J^T diag(w omega) J,   B = J^T diag(w psi(r)^2) J,
+        Cov = H^-1 B H^-1 * n / (n - K),   H = J^T diag(w omega) J,   B = J^T diag(w^2 psi(r)^2) J,
 
     psi(r) = clip(r, -delta, delta) the Huber score and omega = min(1, delta/|r|) its IRLS
     curvature (H is the Gauss-Newton matrix the solver uses). A coefficient is flagged when
@@ -654,7 +654,7 @@ def identifiability(box: Constraints, objective: HuberObjective, z, data: FitDat
     spec = box.spec
     hessian, score = _sandwich_pieces(objective, z, data, chunk)
     w = np.asarray(data.weights)
-    n_runs, k = float(np.sum(w)), len(z)
+    n_runs, k = float(np.sum(w > 0)), len(z)
     names = box.free_names()
     if not (np.all(np.isfinite(hessian)) and np.all(np.isfinite(score))):
         # The law overflowed at the optimum: nothing can be said of any coefficient.
@@ -705,7 +705,8 @@ def _sandwich_terms(xp, residual, jacobian, w, delta):
     jacobian = xp.where((w > 0)[:, None], jacobian, 0.0)
     omega = xp.minimum(1.0, delta / xp.maximum(xp.abs(residual), 1e-300))
     psi = xp.clip(residual, -delta, delta)
-    return (jacobian * (w * omega)[:, None]).T @ jacobian, (jacobian * (w * psi**2)[:, None]).T @ jacobian
+    # B carries w^2: the score of run i is w_i psi(r_i) J_i (weights 0/1 give w^2 = w).
+    return (jacobian * (w * omega)[:, None]).T @ jacobian, (jacobian * (w**2 * psi**2)[:, None]).T @ jacobian
 
 
 @partial(jax.jit, static_argnames=("objective", "chunk"))
@@ -807,9 +808,10 @@ def bootstrap_many(
     weights, starts = [], []
     for q, point in zip(range(n_problems), points, strict=True):
         base = np.asarray(problems.weights[q])
-        if clusters is None:
-            counts = rng.multinomial(int(np.sum(base > 0)), base / base.sum(), size=n_resamples)
-            weights.append(counts.astype(np.float64))
+        if clusters is None:  # runs drawn uniformly; each keeps its own weight (1 unless the user's)
+            present = base > 0
+            counts = rng.multinomial(int(np.sum(present)), present / present.sum(), size=n_resamples)
+            weights.append(counts * base)
         else:
             weights.append(_cluster_weights(rng, np.asarray(clusters[q]), base, n_resamples))
         warm = point.local_optima if point.local_optima is not None and len(point.local_optima) else point.params[None]

@@ -94,6 +94,7 @@ class ScalingLaw:
         ci: float = DEFAULT_CI,
         warm_start: str | Path | None = None,
         run_id: str | None = None,
+        weights: str | None = None,
         progress: bool | None = None,
     ) -> FitResult:
         """Fit the law to ``runs``; optionally hold runs out, fit groups, bootstrap intervals.
@@ -110,6 +111,8 @@ class ScalingLaw:
           run_id: a column naming the training run of each row (a table of checkpoints holds
             several rows per run): the bootstrap then resamples whole runs (a cluster
             bootstrap), and the record counts runs (``n_runs``) as well as rows (``n_rows``).
+          weights: a column of run weights w_i >= 0: the objective becomes sum_i w_i rho(r_i)
+            (0 leaves a run out; the bootstrap draws runs uniformly and keeps their weights).
           progress: progress bars on stderr for the fit and the bootstrap (None: only when
             stderr is a terminal; True: always; False: never).
         Returns:
@@ -124,15 +127,17 @@ class ScalingLaw:
                              argument="chunk_rows")
         table = read_runs(runs, required=spec.input_columns + (spec.target_column,),
                           optional=spec.optional_columns, column_map=column_map, where=where,
-                          keep=(run_id,) if run_id else (), columns=_columns_read(group_by, holdout))
+                          keep=(run_id,) if run_id else (), columns=_columns_read(group_by, holdout),
+                          weights=weights)
         notes = list(table.notes)
         start_points = self._start_points(spec, box, warm_start, notes)
 
         held = _holdout_mask(table.frame, holdout)
         train = table.frame if held is None else table.frame[~held]
         group_keys, parts = _groups(train, group_by, table.sources)
-        problems = multistart.stack_data([multistart.fit_data(spec, part, supervised=sup_params)
-                                          for part in [train, *parts]])
+        problems = multistart.stack_data([
+            multistart.fit_data(spec, part, supervised=sup_params, weights=part[weights].to_numpy() if weights else None)
+            for part in [train, *parts]])
         clusters = _clusters([train, *parts], run_id, table.sources)
         settings = {"fixed": self.fixed, "ties": self.ties, "bounds": box.bounds, "residuals": self.residuals,
                     "max_iterations": self.max_iterations, "delta": self.huber_delta, "chunk_rows": self.chunk_rows}
@@ -161,6 +166,8 @@ class ScalingLaw:
         if group_keys:
             record["groups"] = [{"key": key, **self._record(s)}
                                 for key, s in zip(group_keys, solutions[1:], strict=True)]
+        if weights:
+            record["weights"] = weights
         if clusters is not None:
             record["run_id"] = run_id
             for entry, ids in zip([record, *record.get("groups", [])], clusters, strict=True):

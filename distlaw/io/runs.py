@@ -71,6 +71,7 @@ def read_runs(
     derive_tokens: bool = True,
     keep: Sequence[str] = (),
     columns: Sequence[str] | None = None,
+    weights: str | None = None,
 ) -> RunTable:
     """Read, rename, validate and concatenate run tables.
 
@@ -83,7 +84,8 @@ def read_runs(
     ``derive_tokens``), tokens = flops / (6 params), with a note. ``where`` is a
     ``DataFrame.query`` expression, applied per file after renaming and validation (so it
     compares floats). Duplicate runs are kept and reported in ``notes``. Columns in ``keep``
-    must be present but are not checked as numbers (a run id, a label).
+    must be present but are not checked as numbers (a run id, a label). The ``weights`` column
+    (a run's weight in the fit) must hold finite numbers >= 0, at least one of them > 0.
 
     ``columns`` (canonical names) limits what is read from Parquet to those columns, the ones
     ``where`` names and what ``tokens`` is derived from: a 10^7-row log with many columns is
@@ -96,6 +98,7 @@ def read_runs(
     ``runs.csv: column 'loss', row 3: value 'abc' is not a number``; rows are counted as in
     the module docstring.
     """
+    keep = (*keep, *((weights,) if weights else ()))
     projection = _projection(columns, [*required, *optional, *keep], column_map or {}, where)
     columns = list(dict.fromkeys([*required, *optional]))
     checked = [*columns, *(("flops", "params") if derive_tokens else ())]
@@ -113,11 +116,15 @@ def read_runs(
             raise RunTableError(f"{label}: missing column {missing[0]!r} (have: {_names(frame)})")
         for column in (c for c in columns if c in frame.columns):
             frame[column] = _validated(frame[column], column, label)
+        if weights:
+            frame[weights] = _validated(frame[weights], weights, label, zero_allowed=True)
         frames.append(_query(frame, where, label) if where and not filtered else frame)
     table = pd.concat(frames, ignore_index=True, sort=False)
     labels = ", ".join(label for _, label in files)
     if table.empty:  # every file had rows (checked on read), so the filter removed them
         raise RunTableError(f'{labels}: no rows left after where "{where}"')
+    if weights and not (table[weights] > 0).any():
+        raise RunTableError(f"{labels}: column {weights!r}: every weight is 0 (nothing to fit)")
     duplicates, note = _duplicates(table, list(required))
     notes += [note] if note else []
     return RunTable(table, tuple(label for _, label in files), tuple(notes), duplicates)
@@ -489,8 +496,9 @@ def _derive_tokens(
     return frame, f"tokens derived as flops / (6 params) for {len(frame)} rows of {label}"
 
 
-def _validated(values: pd.Series, column: str, label: str) -> np.ndarray:
-    """``values`` as float64, or RunTableError at the first row that is not a finite number > 0."""
+def _validated(values: pd.Series, column: str, label: str, zero_allowed: bool = False) -> np.ndarray:
+    """``values`` as float64, or RunTableError at the first row that is not a finite number > 0
+    (>= 0 with ``zero_allowed``: weights)."""
     if pd.api.types.is_bool_dtype(values):
         floats, numeric = np.zeros(len(values)), np.zeros(len(values), dtype=bool)
     elif pd.api.types.is_numeric_dtype(values):
@@ -500,7 +508,7 @@ def _validated(values: pd.Series, column: str, label: str) -> np.ndarray:
         numeric = np.array([x is not None for x in converted], dtype=bool)
         floats = np.array([np.nan if x is None else x for x in converted], dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        bad = ~numeric | ~np.isfinite(floats) | ~(floats > 0)
+        bad = ~numeric | ~np.isfinite(floats) | ~((floats >= 0) if zero_allowed else (floats > 0))
     if bad.any():
         i = int(np.argmax(bad))
         raw, x = values.iloc[i], floats[i]
@@ -511,7 +519,7 @@ def _validated(values: pd.Series, column: str, label: str) -> np.ndarray:
         elif math.isinf(x):
             problem = f"value {x} is infinite"
         else:
-            problem = f"must be > 0, got {x}"
+            problem = f"must be {'>= 0' if zero_allowed else '> 0'}, got {x}"
         raise RunTableError(f"{label}: column {column!r}, row {i + 1}: {problem}")
     return floats
 

@@ -277,6 +277,25 @@ def law_info(name: str) -> LawInfo:
         raise InputError(f"unknown law {name!r}; choose one of {sorted(LAW_INFO)} or PATH.py:FUNCTION") from None
 
 
+def describe_laws() -> list[dict]:
+    """Every built-in law as plain data (``distlaw laws``): name, formula, source, inputs,
+    target, and per coefficient its default box, whether it is fitted as a log, and its value
+    in every preset. Imports no JAX."""
+    out = []
+    for name in LAW_NAMES:
+        info = LAW_INFO[name]
+        out.append({
+            "law": name, "formula": info.formula, "source": info.source, "inputs": list(info.inputs),
+            "target": info.target, "needs_supervised": info.needs_supervised,
+            "coefficients": [{"name": c, "bounds": list(info.bounds[c]), "log": c in info.scale,
+                              "presets": {p: values[c] for p, values in info.presets.items()}}
+                             for c in info.coefficients],
+            "presets": sorted(info.presets), "default_starts": info.default_starts,
+            "paper_starts": math.prod(len(axis) for axis in info.paper_starts),
+        })
+    return out
+
+
 def preset_names() -> set[str]:
     """Every preset name of every law (``paper``, ``hoffmann``, ...)."""
     return {preset for info in LAW_INFO.values() for preset in info.presets}
