@@ -67,6 +67,23 @@ def _parse_bounds(items) -> dict[str, tuple]:
     return bounds
 
 
+def _parse_priors(values) -> dict | None:
+    """``["E=1.7:0.05", ...]`` -> ``{"E": (1.7, 0.05)}`` (the library checks names and values)."""
+    if not values:
+        return None
+    priors = {}
+    for value in values:
+        name, eq, rest = value.partition("=")
+        mean, colon, sd = rest.partition(":")
+        try:
+            if not (eq and colon and name.strip()):
+                raise ValueError
+            priors[name.strip()] = (float(mean), float(sd))
+        except ValueError:
+            raise UsageError(f"--prior {value}: expected NAME=MEAN:SD, e.g. E=1.7:0.05") from None
+    return priors
+
+
 def cmd_fit(args) -> int:
     configure_jax()
     from ..fitting.scaling_law import ScalingLaw
@@ -74,7 +91,8 @@ def cmd_fit(args) -> int:
     law = ScalingLaw(args.law, huber_delta=args.huber_delta, residuals=args.residuals,
                      max_iterations=args.max_iterations, starts=args.starts, seed=args.seed,
                      fixed=_parse_fixed(args.fix), ties=_parse_assignments(args.tie, "--tie"),
-                     bounds=_parse_bounds(args.bounds), supervised=args.supervised, chunk_rows=args.chunk_rows)
+                     bounds=_parse_bounds(args.bounds), supervised=args.supervised, chunk_rows=args.chunk_rows,
+                     overestimate_weight=args.overestimate_weight, priors=_parse_priors(args.prior))
     report = law.fit(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
                      holdout=args.holdout, group_by=args.group_by, bootstrap=args.bootstrap or 0, ci=args.ci,
                      warm_start=args.warm_start, run_id=args.run_id, weights=args.weights)

@@ -92,6 +92,12 @@ def _add_fit(sub, commands) -> None:
     fit.add_argument("--run-id", metavar="COLUMN",
                      help="the column naming each row's training run (tables of checkpoints): the bootstrap "
                           "resamples whole runs, and the summary counts runs and rows")
+    fit.add_argument("--overestimate-weight", type=float, default=1.0, metavar="W",
+                     help="residuals where the law predicts a higher loss than observed count W times "
+                          "(fitted with optax's L-BFGS; default 1: symmetric)")
+    fit.add_argument("--prior", action="append", metavar="NAME=MEAN:SD",
+                     help="a Gaussian prior on a coefficient, natural units, e.g. E=1.7:0.05 (repeatable; "
+                          "fitted with optax's L-BFGS)")
     fit.add_argument("--weights", metavar="COLUMN",
                      help="a column of run weights (>= 0): the objective is sum_i w_i Huber(r_i)")
     fit.add_argument("--chunk-rows", type=int, metavar="N",

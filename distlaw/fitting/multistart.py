@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import programs, solver
+from . import gradient, programs, solver
 from ..errors import FitError, InputError
 from ..laws.catalog import DEFAULT_HUBER_DELTA, RESIDUALS, SUPERVISED_LAW
 from ..laws.registry import LawSpec, lookup
@@ -348,6 +348,7 @@ def fit_many(
     identify: bool = True,
     max_iterations: int | None = None,
     chunk_rows: int | None = None,
+    options: gradient.ObjectiveOptions | None = None,
 ) -> list[Solution]:
     """Fit every problem of a stacked :class:`FitData` in one batched call.
 
@@ -359,6 +360,11 @@ def fit_many(
     starts on a stratified subsample and polish the best few distinct optima on the whole
     table in chunks of ``chunk_rows`` runs (default: sized from memory, :func:`chunk_rows_for`);
     see :func:`_fit_large`. Smaller tables run every start on the whole table.
+
+    ``options`` other than plain Huber least squares (an overestimate weight, priors, a loss,
+    an optimizer) run through optax (:mod:`distlaw.fitting.gradient`) instead of the
+    Levenberg-Marquardt solver; standard errors are then not computed (the sandwich is the
+    Huber M-estimator's).
     """
     box = constraints(spec, fixed, ties, bounds)
     n_problems = int(np.asarray(problems.weights).shape[0])
@@ -370,6 +376,8 @@ def fit_many(
     if max_iterations is not None and max_iterations < 1:
         raise InputError(f"max_iterations must be >= 1, got {max_iterations}", argument="max_iterations")
     n_runs = int(np.asarray(problems.weights).shape[-1])
+    if options is not None and options.general:
+        return _fit_general(box, objective, problems, reduced, start_problem, options, max_iterations, progress)
     if config is None and n_runs > LARGE_TABLE_RUNS:
         return _fit_large(box, objective, problems, reduced, max_iterations, progress, identify, chunk_rows)
     config = config or default_config(len(start_problem) // max(n_problems, 1), box.n_free)
@@ -385,6 +393,23 @@ def fit_many(
         members = np.flatnonzero(result.problem == q)
         fits.append(_summarize(box, objective, result, members, _take(problems, q), identify))
     return fits
+
+
+def _fit_general(box, objective, problems, reduced, start_problem, options, max_iterations, progress):
+    """:func:`fit_many` through optax (see :mod:`distlaw.fitting.gradient`)."""
+    general = gradient.general_objective(box, objective, options)
+    optimizer = options.optimizer if options.optimizer is not None else gradient.default_optimizer()
+    config = gradient.OptaxConfig()
+    if max_iterations is not None:
+        config = config._replace(max_iterations=int(max_iterations))
+    # Memory: a batch holds width x runs residuals; keep it near 2^22 values on large tables.
+    n_runs = int(np.asarray(problems.weights).shape[-1])
+    config = config._replace(width=max(8, min(config.width, 1 << max(0, (2**22 // max(n_runs, 1)).bit_length() - 1))))
+    result = gradient.minimize_starts(general, optimizer, np.concatenate(reduced), start_problem, problems,
+                                      box.lower, box.upper, config, progress)
+    n_problems = int(np.asarray(problems.weights).shape[0])
+    return [_summarize(box, objective, result, np.flatnonzero(result.problem == q), _take(problems, q), False)
+            for q in range(n_problems)]
 
 
 # Tables larger than this screen their starts on a subsample (benchmarks/README.md, "large tables").
@@ -772,6 +797,7 @@ def bootstrap_many(
     max_iterations: int | None = None,
     clusters: Sequence[np.ndarray] | None = None,
     chunk_rows: int | None = None,
+    options: gradient.ObjectiveOptions | None = None,
 ) -> list[BootstrapResult]:
     """Percentile intervals for every problem of a stack, all replicates fitted in one batch.
 
@@ -825,7 +851,8 @@ def bootstrap_many(
     if large and not config.chunk:  # bounded memory on large tables
         config = config._replace(chunk=chunk_rows or chunk_rows_for(config.width, len(spec.fields)))
     fits = fit_many(spec, replicates, starts, delta=delta, residuals=residuals, fixed=fixed, ties=ties,
-                    bounds=bounds, progress=progress, config=config, identify=False, max_iterations=max_iterations)
+                    bounds=bounds, progress=progress, config=config, identify=False, max_iterations=max_iterations,
+                    options=options)
     out = []
     for q in range(n_problems):
         chunk = fits[q * n_resamples: (q + 1) * n_resamples]

@@ -39,7 +39,7 @@ from ..laws.catalog import DEFAULT_CI, DEFAULT_HUBER_DELTA, SUPERVISED_LAW, law_
 from ..laws.precision import float64
 from ..laws.registry import LAWS, USER_LAWS, LawSpec, predict_loss
 from ..version import __version__
-from . import multistart, starts
+from . import gradient, multistart, starts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +67,14 @@ class ScalingLaw:
         path or DataFrame) to fit first (the paper's procedure; recorded as ``supervised_fit``).
       chunk_rows: runs per chunk of the normal equations on a large table (default: sized from
         the device's memory; see :func:`distlaw.fitting.multistart.chunk_rows_for`).
+      overestimate_weight: residuals where the law predicts a higher loss than observed count
+        this many times (OLMo-core's asymmetric fit; 1: symmetric).
+      priors: ``{name: (mean, sd)}``: Gaussian priors on coefficients, natural units; the
+        objective gains sum (theta - mean)^2 / (2 sd^2).
+      loss: ``rho(r)``, elementwise on the residuals (JAX-traceable), instead of the Huber loss.
+      optimizer: an optax ``GradientTransformation`` (e.g. ``optax.adam(1e-2)``). Any of these
+        four runs the fit through optax (``optax.lbfgs()`` unless given), with bounds kept by
+        reparametrization; plain Huber least squares keeps the Levenberg-Marquardt solver.
     """
 
     law: object
@@ -80,6 +88,10 @@ class ScalingLaw:
     bounds: Mapping[str, tuple] | None = None
     supervised: object = None
     chunk_rows: int | None = None
+    overestimate_weight: float = 1.0
+    priors: Mapping[str, tuple] | None = None
+    loss: object = None
+    optimizer: object = None
 
     @float64
     def fit(
@@ -139,8 +151,12 @@ class ScalingLaw:
             multistart.fit_data(spec, part, supervised=sup_params, weights=part[weights].to_numpy() if weights else None)
             for part in [train, *parts]])
         clusters = _clusters([train, *parts], run_id, table.sources)
+        options = gradient.ObjectiveOptions(self.overestimate_weight, self.priors, self.loss, self.optimizer)
+        if options.general:  # checked before any work
+            gradient.general_objective(box, box.objective(self.huber_delta, self.residuals), options)
         settings = {"fixed": self.fixed, "ties": self.ties, "bounds": box.bounds, "residuals": self.residuals,
-                    "max_iterations": self.max_iterations, "delta": self.huber_delta, "chunk_rows": self.chunk_rows}
+                    "max_iterations": self.max_iterations, "delta": self.huber_delta, "chunk_rows": self.chunk_rows,
+                    "options": options}
 
         t0 = time.perf_counter()
         if len(parts) > MANY_GROUPS:
@@ -168,6 +184,10 @@ class ScalingLaw:
                                 for key, s in zip(group_keys, solutions[1:], strict=True)]
         if weights:
             record["weights"] = weights
+        record.update(options.record())
+        if options.general:
+            record["notes"].append("standard errors and identifiability flags are computed for Huber least "
+                                   "squares only; this objective was minimized with " + record["optimizer"])
         if clusters is not None:
             record["run_id"] = run_id
             for entry, ids in zip([record, *record.get("groups", [])], clusters, strict=True):
