@@ -2,6 +2,8 @@
 
 Modules:
   solver        the batched, box-constrained Levenberg-Marquardt solver over many starts
+  gradient      the optax path: objectives beyond Huber least squares (asymmetric, priors, a
+                user's loss) and any optax optimizer, batched over starts the same way
   programs      the solver's compiled programs stored beside JAX's compilation cache, so a
                 repeated command skips tracing them
   starts        starting points: the paper's grids, distlaw's design, a CSV of starts
@@ -11,7 +13,7 @@ Modules:
   isoflop       compute-optimal exponents from isoFLOP minima (Chinchilla's Approach 2)
   demo          ``distlaw demo``: tables drawn from the published laws, fitted back
 
-May import: :mod:`distlaw.errors`, :mod:`distlaw.laws`, :mod:`distlaw.io`.
+May import: :mod:`distlaw.errors`, :mod:`distlaw.laws`, :mod:`distlaw.io` (and optax).
 """
 
 from .multistart import (
