@@ -290,3 +290,46 @@ def test_bad_weights_are_named(tmp_path):
     frame.to_csv(tmp_path / "runs.csv", index=False)
     done = run_cli("fit", "runs.csv", "--law", "chinchilla", "--weights", "w", "-o", "fit.json", cwd=tmp_path)
     assert done.returncode == 2 and "every weight is 0" in done.stderr, done.stderr
+
+
+def test_plan_of_a_chinchilla_fit_is_the_closed_form_optimum(tmp_path):
+    """Oracle: with C = 6ND, min_N E + A/N^a + B/D^b has N* = G (C/6)^(b/(a+b)),
+    G = (a A / (b B))^(1/(a+b)) (Hoffmann et al., Eq. 4)."""
+    from distlaw.planning.plans import plan_records
+
+    fit = ScalingLaw("chinchilla", huber_delta=DELTA).fit("muennighoff2023")
+    fit.save(tmp_path / "fit.json")
+    from distlaw.laws.compute import Architecture
+
+    budgets = [1e19, 1e21, 1e23]
+    rows = [r for r in plan_records(None, budgets, fit=str(tmp_path / "fit.json"), arch=Architecture(six_nd=True))
+            if r["compute_optimal"]]
+    c = fit.params
+    a, b = c["alpha"], c["beta"]
+    g = (a * c["A"] / (b * c["B"])) ** (1 / (a + b))
+    for row, budget in zip(rows, budgets, strict=True):
+        n_star = g * (budget / 6) ** (b / (a + b))
+        assert row["params"] == pytest.approx(n_star, rel=1e-6)
+        assert row["tokens"] == pytest.approx(budget / (6 * n_star), rel=1e-6)
+        assert row["loss"] == pytest.approx(c["E"] + c["A"] / n_star**a + c["B"] / (budget / (6 * n_star))**b,
+                                            rel=1e-12)
+
+
+def test_plan_of_a_user_law_fit_from_the_cli_is_the_closed_form_optimum(kaplan_case):
+    """Oracle: Kaplan's Eq. 1.5 at C = 6ND is minimized where d/dN [(Nc/N)^p + 6 Dc N / C] = 0,
+    N* = (p Nc^p C / (6 Dc))^(1/(p+1)), p = alpha_N / alpha_D."""
+    folder, _ = kaplan_case
+    if not (folder / "fit.json").exists():
+        pytest.skip("needs the fit of the first test")
+    done = run_cli("plan", "--fit", "fit.json", "--budget", "1e20,1e22", "--six-nd", "--json", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    c = json.loads((folder / "fit.json").read_text())["params"]
+    p = c["alpha_N"] / c["alpha_D"]
+    checked = 0
+    for row in rows:
+        n_star = (p * c["Nc"] ** p * row["budget"] / (6 * c["Dc"])) ** (1 / (p + 1))
+        if 1e6 < n_star < 1e17 and 1e6 < row["budget"] / (6 * n_star) < 1e17:
+            assert row["params"] == pytest.approx(n_star, rel=1e-6) and not row["on_bound"]
+            checked += 1
+    assert checked == 2

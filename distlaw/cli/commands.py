@@ -242,7 +242,8 @@ def cmd_plan(args) -> int:
 
     arch = Architecture(n_ctx=args.n_ctx, n_vocab=args.n_vocab, rho=args.aspect_ratio, six_nd=args.six_nd)
     budgets = parse_values(args.budget, "budgets")
-    rows = plan_records(parse_values(args.student_params, "student_params"), budgets, fit=args.fit,
+    sizes = parse_values(args.student_params, "student_params") if args.student_params else None
+    rows = plan_records(sizes, budgets, fit=args.fit,
                         scenarios=args.scenario, arch=arch, students=args.students, logit_cost=args.logit_cost,
                         teacher_loss=args.teacher_loss, teacher_params=args.teacher_params,
                         teacher_tokens=args.teacher_tokens)
@@ -251,8 +252,20 @@ def cmd_plan(args) -> int:
         return 0
     print(f"laws: {args.fit}; compute model: {'6ND' if args.six_nd else 'Eq. 69'}"
           f"{f'; teacher shared by {args.students:g} students' if args.students != 1 else ''}")
-    _print_plan(rows, budgets)
+    if rows and "compute_optimal" in rows[0]:  # a law of params and tokens: supervised plans
+        _print_law_plan(rows)
+    else:
+        _print_plan(rows, budgets)
     return 0
+
+
+def _print_law_plan(rows: list[dict]) -> None:
+    print(f"law: {rows[0]['law']}")
+    print(f"{'budget':>9} {'':<16} {'N':>9} {'D':>9} {'D/N':>8} {'L':>8}  on bound")
+    for row in rows:
+        label = "compute-optimal" if row["compute_optimal"] else "this size"
+        print(f"{row['budget']:>9.3g} {label:<16} {row['params']:>9.3g} {row['tokens']:>9.3g} "
+              f"{row['tokens_per_param']:>8.3g} {row['loss']:>8.4f}  {'yes' if row['on_bound'] else ''}")
 
 
 def _print_plan(rows: list[dict], budgets: list[float]) -> None:

@@ -146,10 +146,13 @@ def _add_isoflop(sub, commands) -> None:
 def _add_plan(sub, commands) -> None:
     plan = sub.add_parser("plan", help="compute-optimal allocation: distill or train, how big a teacher, "
                                        "how many tokens")
-    plan.add_argument("--student-params", required=True, help="N_S: list (3e8,1e9) or range (1e8:1e10:5)")
+    plan.add_argument("--student-params", help="N_S: list (3e8,1e9) or range (1e8:1e10:5); required with a "
+                                               "distillation fit")
     plan.add_argument("--budget", required=True, help="C in FLOPs: list or range (1e20:1e25:11)")
     plan.add_argument("--scenario", default="all", choices=("all", *PLAN_SCENARIOS))
-    plan.add_argument("--fit", default="paper", help="a distillation FIT.json, or paper (default)")
+    plan.add_argument("--fit", default="paper", help="a distillation FIT.json, or paper (default); or a fit of a "
+                                                    "law of params and tokens (chinchilla, supervised, kaplan, your "
+                                                    "own): compute-optimal N*, D*, L* per budget")
     plan.add_argument("--students", type=float, default=1.0,
                       help="students sharing the teacher's pretraining (delta_pre = 1/k)")
     plan.add_argument("--logit-cost", type=float, default=1.0,

@@ -32,6 +32,7 @@ One-dimensional questions use the zoom grid alone.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -176,15 +177,43 @@ def supervised_loss_at_size(laws: PlanningLaws, n, budget):
 
 
 def _supervised_optimum_one(laws: PlanningLaws, log_c):
+    return _compute_optimal_one(partial(supervised_log_loss, laws.supervised), laws.arch, log_c)
+
+
+def _compute_optimal_one(log_loss, arch, log_c):
+    """min over log N of ``log_loss(log N, log D)`` with D = C / (3 F(N)) inside [1e6, 1e17]."""
     def objective(log_n):
-        log_d = log_c - jnp.log(3.0) - _log_f(log_n, laws.arch)
-        value = supervised_log_loss(laws.supervised, log_n, log_d)
+        log_d = log_c - jnp.log(3.0) - _log_f(log_n, arch)
+        value = log_loss(log_n, log_d)
         return jnp.where((log_d >= LOG_MIN) & (log_d <= LOG_MAX), value, jnp.inf)
 
     log_n, log_l = zoom_minimize_1d(objective, LOG_MIN, LOG_MAX)
-    log_d = log_c - jnp.log(3.0) - _log_f(log_n, laws.arch)
+    log_d = log_c - jnp.log(3.0) - _log_f(log_n, arch)
     on_bound = _near(log_n, LOG_MIN) | _near(log_n, LOG_MAX) | _near(log_d, LOG_MIN) | _near(log_d, LOG_MAX)
     return SupervisedOptimum(jnp.exp(log_n), jnp.exp(log_d), jnp.exp(log_l), on_bound)
+
+
+@float64
+def compute_optimal(spec, params, budget, arch: Architecture = PAPER_ARCHITECTURE) -> SupervisedOptimum:
+    """Compute-optimal N*, D*, L* for budgets C (FLOPs, any shape) under any law of ``params``
+    and ``tokens`` (``spec``, a LawSpec; ``params`` its optimizer-form coefficients):
+    min_N L(N, C / (3 F(N))), by the zoom grid of :func:`supervised_optimum`."""
+    budget = jnp.asarray(budget, dtype=jnp.float64)
+    flat = _compute_optimal(spec.log_loss, params, arch, budget.ravel())
+    return jax.tree.map(lambda a: a.reshape(budget.shape), flat)
+
+
+@partial(jax.jit, static_argnames=("log_loss",))
+def _compute_optimal(log_loss, params, arch, budgets):
+    return jax.vmap(lambda c: _compute_optimal_one(partial(log_loss, params), arch, jnp.log(c)))(budgets)
+
+
+@float64
+def loss_at_size(spec, params, n, budget, arch: Architecture = PAPER_ARCHITECTURE):
+    """L(N, D) under ``spec`` with D = C / (3 F(N)) clipped to [1e6, 1e17]: (tokens, loss, on_bound)."""
+    log_d = jnp.log(budget) - jnp.log(3.0) - _log_f(jnp.log(n), arch)
+    clipped = jnp.clip(log_d, LOG_MIN, LOG_MAX)
+    return jnp.exp(clipped), jnp.exp(spec.log_loss(params, jnp.log(n), clipped)), jnp.abs(clipped - log_d) > 0
 
 
 def _near(x, bound):

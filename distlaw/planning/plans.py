@@ -46,7 +46,7 @@ def load_planning_laws(source: str = "paper", arch=None, where: str = "fit"):
 
 @float64
 def plan_records(
-    student_params: float | Sequence[float],
+    student_params: float | Sequence[float] | None,
     budgets: float | Sequence[float],
     *,
     fit: str = "paper",
@@ -75,11 +75,27 @@ def plan_records(
         loss, or its size and tokens (the loss then comes from the supervised law).
     Returns:
       rows as described in :func:`distlaw.planning.plan_table`, plus ``existing-teacher`` rows
-      when a teacher is given.
+      when a teacher is given. A ``fit`` of a law of params and tokens (chinchilla, supervised,
+      kaplan, a law of your own) plans supervised training: rows of :func:`law_plan_records`
+      (``student_params`` optional; no scenarios or teachers).
     """
+    from ..io.fitfile import load_fit
     from ..laws.compute import SCENARIOS, with_logit_cost, with_students
     from .optimize import plan_table
 
+    law = load_fit(fit, law=DISTILLATION_LAW)["law"]
+    if law != DISTILLATION_LAW:
+        extra = [name for name, given in (("scenarios", scenarios not in ("all", "supervised", ["supervised"])),
+                                          ("students", students != 1), ("logit_cost", logit_cost != 1),
+                                          ("teacher_loss", teacher_loss is not None),
+                                          ("teacher_params", teacher_params is not None),
+                                          ("teacher_tokens", teacher_tokens is not None)) if given]
+        if extra:
+            raise InputError(f"{extra[0]}: a {law} fit plans supervised training only (no teacher, no scenarios)",
+                             argument=extra[0])
+        return law_plan_records(budgets, fit=fit, student_params=student_params, arch=arch)
+    if student_params is None:
+        raise InputError("student_params: a distillation plan needs the student's size(s)", argument="student_params")
     student_params = _positive_values(student_params, "student_params")
     budgets = _positive_values(budgets, "budgets")
     names = _scenario_names(scenarios)
@@ -94,6 +110,41 @@ def plan_records(
     if any(v is not None for v in (teacher_loss, teacher_params, teacher_tokens)):
         rows += _existing_teacher_rows(laws, student_params, budgets, teacher_loss, teacher_params, teacher_tokens,
                                        logit_cost)
+    return rows
+
+
+@float64
+def law_plan_records(budgets, *, fit: str, student_params=None, arch=None) -> list[dict]:
+    """Supervised plans under any fitted law of ``params`` and ``tokens`` (chinchilla,
+    supervised, kaplan, or a law of your own): per budget C, the compute-optimal N*, D* = C /
+    (3 F(N*)) and L* (``compute_optimal: true``), and, for each of ``student_params``, the
+    loss of that size trained on the whole budget.
+    """
+    from ..io.fitfile import load_fit
+    from ..laws.compute import Architecture
+    from ..laws.user import resolve
+    from .optimize import compute_optimal, loss_at_size
+
+    budgets = _positive_values(budgets, "budgets")
+    sizes = _positive_values(student_params, "student_params") if student_params is not None else []
+    record = load_fit(fit)
+    spec = resolve(record["law"])
+    if spec.input_columns != ("params", "tokens"):
+        raise FitFileError(f"fit {fit}: a {record['law']} law reads {', '.join(spec.input_columns)}; planning "
+                           "needs a law of params and tokens, or a distillation fit")
+    params = spec.from_natural(record["params"])
+    arch = arch or Architecture()
+    best = compute_optimal(spec, params, budgets, arch)
+    rows = []
+    for i, budget in enumerate(budgets):
+        n, d, loss, on_bound = (float(best.params[i]), float(best.tokens[i]), float(best.loss[i]),
+                                bool(best.on_bound[i]))
+        rows.append(dict(law=record["law"], budget=budget, compute_optimal=True, params=n, tokens=d,
+                         tokens_per_param=d / n, loss=loss, on_bound=on_bound))
+        for size in sizes:
+            tokens, loss, clipped = (float(a) for a in loss_at_size(spec, params, size, budget, arch))
+            rows.append(dict(law=record["law"], budget=budget, compute_optimal=False, params=size, tokens=tokens,
+                             tokens_per_param=tokens / size, loss=loss, on_bound=bool(clipped)))
     return rows
 
 
