@@ -47,7 +47,12 @@ def load_fit(path_or_preset: str, law: str | None = None) -> dict:
     name = str(path_or_preset)
     if not Path(name).exists() and (name in preset_names() or ":" in name):
         law_name, _, preset = name.rpartition(":")
-        info = law_info(law_name or law or SUPERVISED_LAW)
+        owners = [n for n, i in LAW_INFO.items() if preset in i.presets]
+        # A bare preset is ``law``'s when it has one, else the one law's that has it (``kaplan``,
+        # ``epoch``), else the supervised law's.
+        if not law_name:
+            law_name = law if law in owners else owners[0] if len(owners) == 1 else law or SUPERVISED_LAW
+        info = law_info(law_name)
         if preset not in info.presets:
             raise FitFileError(f"law {info.name!r} has no preset {preset!r}; presets: {sorted(info.presets)}")
         record = {"law": info.name, "params": dict(info.presets[preset]), "preset": preset}
