@@ -333,3 +333,68 @@ def test_plan_of_a_user_law_fit_from_the_cli_is_the_closed_form_optimum(kaplan_c
             assert row["params"] == pytest.approx(n_star, rel=1e-6) and not row["on_bound"]
             checked += 1
     assert checked == 2
+
+
+LAW_SWEEP = """
+law = "{law}"
+output = "atlas"
+[loss]
+params = {{min = 1e8, max = 1e11, count = 6}}
+tokens = {{min = 1e9, max = 1e13, count = 9}}
+[plan]
+budget = {{min = 1e18, max = 1e24, count = 7}}
+[compute]
+six_nd = true
+"""
+
+
+def test_a_law_atlas_of_a_chinchilla_preset_is_the_formula_and_its_closed_form_plans(tmp_path):
+    import distlaw
+    from distlaw.errors import AtlasError
+    from distlaw.laws import EPOCH_CHINCHILLA as c
+
+    (tmp_path / "law.toml").write_text(LAW_SWEEP.format(law="epoch"))
+    atlas = distlaw.build_atlas(tmp_path / "law.toml")
+    loss = atlas.to_pandas("loss")
+    n, d = loss["params"].to_numpy(), loss["tokens"].to_numpy()
+    assert len(loss) == 54 and atlas.law["kind"] == "law" and atlas.law["law"] == "chinchilla"
+    np.testing.assert_allclose(loss["loss"], c["E"] + c["A"] / n ** c["alpha"] + c["B"] / d ** c["beta"], rtol=1e-12)
+    np.testing.assert_allclose(loss["training_flops"], 6 * n * d, rtol=1e-12)  # 3 F(N) D with F = 2N
+    plan = atlas.to_pandas("plan")
+    a, b = c["alpha"], c["beta"]
+    g = (a * c["A"] / (b * c["B"])) ** (1 / (a + b))
+    np.testing.assert_allclose(plan["params"], g * (plan["budget"] / 6) ** (b / (a + b)), rtol=1e-6)
+    # Resumed: nothing is rewritten, the manifest is the same.
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "atlas").rglob("*.parquet")}
+    again = distlaw.build_atlas(tmp_path / "law.toml")
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "atlas").rglob("*.parquet")} == before
+    assert again.manifest["tables"] == atlas.manifest["tables"]
+    with pytest.raises(AtlasError, match="no student or teacher axes"):
+        distlaw.atlas.AtlasLookup(atlas)
+
+
+def test_a_law_atlas_of_a_users_law_fit_is_its_formula(kaplan_case, tmp_path):
+    import distlaw
+
+    folder, _ = kaplan_case
+    if not (folder / "fit.json").exists():
+        pytest.skip("needs the fit of the first test")
+    (tmp_path / "law.toml").write_text(LAW_SWEEP.format(law=folder / "fit.json"))
+    atlas = distlaw.build_atlas(tmp_path / "law.toml")
+    params = json.loads((folder / "fit.json").read_text())["params"]
+    loss = atlas.to_pandas("loss")
+    np.testing.assert_allclose(loss["loss"], kaplan_loss(loss["params"], loss["tokens"], params), rtol=1e-9)
+    assert atlas.law["law_source"]["function"] == "kaplan"
+
+
+@pytest.mark.parametrize("text, message", [
+    (LAW_SWEEP.format(law="epoch").replace("params =", "student_params ="), "unknown key 'loss.student_params'"),
+    (LAW_SWEEP.format(law="muennighoff"), "an atlas needs a distillation fit or a law of params and tokens"),
+])
+def test_law_sweep_mistakes_are_named(tmp_path, text, message):
+    from distlaw.atlas.sweep import load_sweep
+    from distlaw.errors import SweepError
+
+    (tmp_path / "law.toml").write_text(text)
+    with pytest.raises(SweepError, match=message):
+        load_sweep(tmp_path / "law.toml")

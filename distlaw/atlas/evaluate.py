@@ -276,3 +276,25 @@ def iso_loss_lines(x, y, z, levels) -> list[tuple[float, int, np.ndarray, np.nda
         for path, points in enumerate(generator.lines(float(level))):
             out.append((float(level), path, 10 ** points[:, 0], 10 ** points[:, 1]))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Law atlases: one law of params and tokens (chinchilla, supervised, kaplan, a law of your own).
+
+LAW_LOSS_COLUMNS = ("params", "tokens", "tokens_per_param", "loss", "training_flops")
+
+
+@float64
+def law_loss_rows(spec, params, n: float, tokens) -> dict:
+    """One partition of a law atlas: L(N, D) at size ``n`` for every D of ``tokens`` (``spec``
+    a LawSpec of params and tokens, ``params`` its optimizer-form coefficients); the training
+    FLOPs 3 F(N) D are added by the writer, which knows the compute model."""
+    tokens = jnp.asarray(tokens, dtype=jnp.float64)
+    loss = jnp.exp(_law_log_loss(spec.log_loss, params, jnp.log(jnp.float64(n)), jnp.log(tokens)))
+    return {"params": np.full(tokens.shape, float(n)), "tokens": np.asarray(tokens),
+            "tokens_per_param": np.asarray(tokens) / float(n), "loss": np.asarray(loss)}
+
+
+@partial(jax.jit, static_argnames=("log_loss",))
+def _law_log_loss(log_loss, params, log_n, log_d):
+    return log_loss(params, log_n, log_d)

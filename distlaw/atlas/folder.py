@@ -111,6 +111,8 @@ def build_atlas(
     from ..planning.plans import load_planning_laws
 
     sweep = _as_sweep(sweep, output)
+    if sweep.kind == "law":
+        return _build_law_atlas(sweep, progress, process)
     record = load_fit(sweep.law, law=DISTILLATION_LAW)
     laws = load_planning_laws(sweep.law, sweep.architecture(), where=f"{sweep.path}: key 'law' =")
     _check_teacher_losses(sweep, laws)
@@ -130,6 +132,30 @@ def build_atlas(
             notes.append("no iso-loss contours: they need at least 2 student sizes and 2 budgets in [plan]")
     manifest = write_manifest(sweep, metadata, tables, process)
     return Atlas(sweep.output, manifest_path=manifest, notes=tuple(notes), seconds=time.perf_counter() - start)
+
+
+def _build_law_atlas(sweep, progress, process) -> Atlas:
+    """A law atlas (a fit of a law of params and tokens): its loss grid and its plans."""
+    from .write import atlas_metadata, prepare_folder, write_law_loss, write_law_plan, write_manifest
+    from ..io.fitfile import load_fit
+    from ..laws.user import resolve
+
+    record = load_fit(sweep.law, law=DISTILLATION_LAW)
+    spec = resolve(record["law"])
+    params = spec.from_natural(record["params"])
+    law_record = {"kind": "law", "law": record["law"], "params": record["params"], "source": sweep.law}
+    if "law_source" in record:
+        law_record["law_source"] = record["law_source"]
+    metadata = atlas_metadata(sweep, law_record)
+    prepare_folder(sweep, metadata, process)
+    start = time.perf_counter()
+    tables = {}
+    if sweep.loss_axes is not None:
+        tables["loss"] = write_law_loss(sweep, spec, params, metadata, process)
+    if sweep.plan_axes is not None and process[0] == 0:
+        tables["plan"] = write_law_plan(sweep, spec, params, metadata)
+    manifest = write_manifest(sweep, metadata, tables, process)
+    return Atlas(sweep.output, manifest_path=manifest, seconds=time.perf_counter() - start)
 
 
 def _check_teacher_losses(sweep, laws) -> None:
@@ -185,6 +211,13 @@ class Atlas:
     def law(self) -> dict:
         """The fit the atlas evaluates: law name, coefficients, supervised law, source file."""
         return self.manifest["law"]
+
+    def require_distillation(self, what: str) -> None:
+        """AtlasError unless this is a distillation atlas (``what`` names the reader that needs one)."""
+        if self.law.get("kind") == "law":
+            raise AtlasError(f"{self.path}: an atlas of the {self.law['law']} law (params x tokens) has no student or "
+                             f"teacher axes for {what}; read it with distlaw.Atlas({str(self.path)!r})"
+                             ".to_pandas('loss') or ('plan')")
 
     @property
     def sweep(self) -> dict:

@@ -205,6 +205,7 @@ class AtlasLookup:
 
     def __init__(self, atlas, columns: list[str] | None = None):
         self.source = str(atlas.path)
+        atlas.require_distillation("interpolated lookups (distlaw query)")
         sweep_axes = sweep_loss_axes(atlas.sweep, self.source)
         schema_names = [n for n in atlas.dataset("loss").schema.names if n != "student_size_index"]
         available = [n for n in schema_names if n not in sweep_axes]

@@ -27,6 +27,16 @@ A sweep names the law source, the output folder, the chunk size, and one table p
     n_vocab = 32768                # vocabulary size
     aspect_ratio = 128             # d_model / n_layers
 
+A fit of a law of params and tokens (chinchilla, supervised, kaplan, a law of your own, or a
+preset such as ``epoch``) makes a *law atlas* instead, with these tables::
+
+    law = "fit.json"               # or "epoch", "kaplan", ...
+    [loss]                         # L(N, D) over the grid, with the training FLOPs 3 F(N) D
+    params = {min = 1e8, max = 1e11, count = 64}
+    tokens = {min = 1e9, max = 1e13, count = 128}
+    [plan]                         # the compute-optimal N*, D*, L* for every budget
+    budget = {min = 1e18, max = 1e25, count = 64}
+
 Axes are log-spaced, ends included (``values = [...]`` lists them explicitly instead). Every
 error names the file and the key. Everything in the file (the compute model, students, logit
 cost included) is part of the definition that the atlas's files record and its content hash
@@ -48,6 +58,8 @@ from ..laws.catalog import PLAN_SCENARIOS, Architecture
 LOSS_AXES_TEACHER_SIZE = ("student_params", "student_tokens", "teacher_params", "teacher_tokens")
 LOSS_AXES_TEACHER_LOSS = ("student_params", "student_tokens", "teacher_loss")
 PLAN_AXES = ("student_params", "budget")
+LAW_LOSS_AXES = ("params", "tokens")  # a law atlas (a fit of a law of params and tokens)
+LAW_PLAN_AXES = ("budget",)
 _TOP_KEYS = {"law", "output", "chunk_rows", "loss", "plan", "compute"}
 # [compute] key -> (distlaw.laws.catalog.Architecture field, type check, what the message asks for)
 _COMPUTE_KEYS = {
@@ -74,6 +86,7 @@ class Sweep:
     compute: dict = dataclasses.field(default_factory=dict)  # Architecture fields from [compute]
     students: float = 1.0  # [plan]: students sharing a teacher's pretraining
     logit_cost: float = 1.0  # [plan]: share of a teacher forward pass paid per distillation token
+    kind: str = "distillation"  # or "law": a fit of a law of params and tokens (see the module docstring)
 
     def architecture(self):
         """The :class:`distlaw.laws.catalog.Architecture` of the ``[compute]`` table (the paper's by default)."""
@@ -103,6 +116,9 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
     out = Path(output) if output is not None else path.parent / definition.get("output", path.stem)
     if "loss" not in definition and "plan" not in definition:
         raise SweepError(f"{path}: a sweep needs a [loss] or a [plan] table")
+    kind = _law_kind(path, law)
+    if kind == "law":
+        return _law_sweep(path, definition, law, out, chunk_rows)
     loss_axes = plan_axes = None
     scenarios: tuple[str, ...] = ()
     if "loss" in definition:
@@ -138,6 +154,40 @@ def load_sweep(path: str | Path, output: str | Path | None = None) -> Sweep:
     compute = parse_compute(path, definition.get("compute", {}))
     return Sweep(path, law, out, chunk_rows, loss_axes, plan_axes, scenarios, definition, quantiles, compute,
                  float(students), float(logit_cost))
+
+
+def _law_kind(path, law: str) -> str:
+    """``distillation`` for ``paper`` or a distillation fit, ``law`` for a law of params and tokens."""
+    from ..errors import FitFileError
+    from ..io.fitfile import load_fit
+    from ..laws.catalog import DISTILLATION_LAW, law_info
+
+    if law == "paper":
+        return "distillation"
+    try:
+        record = load_fit(law, law=DISTILLATION_LAW)
+    except FitFileError as err:
+        raise SweepError(f"{path}: key 'law': {err}") from None
+    if record["law"] == DISTILLATION_LAW:
+        return "distillation"
+    inputs = law_info(record["law"]).inputs
+    if inputs != LAW_LOSS_AXES:
+        raise SweepError(f"{path}: key 'law': a {record['law']} law reads {', '.join(inputs)}; an atlas needs a "
+                         "distillation fit or a law of params and tokens")
+    return "law"
+
+
+def _law_sweep(path, definition, law, out, chunk_rows) -> Sweep:
+    """The sweep of a law atlas: ``[loss]`` over params x tokens, ``[plan]`` over budgets."""
+    loss_axes = plan_axes = None
+    if "loss" in definition:
+        _no_extra(path, "loss", definition["loss"], set(LAW_LOSS_AXES))
+        loss_axes = {name: parse_axis(path, f"loss.{name}", definition["loss"].get(name)) for name in LAW_LOSS_AXES}
+    if "plan" in definition:
+        _no_extra(path, "plan", definition["plan"], set(LAW_PLAN_AXES))
+        plan_axes = {name: parse_axis(path, f"plan.{name}", definition["plan"].get(name)) for name in LAW_PLAN_AXES}
+    compute = parse_compute(path, definition.get("compute", {}))
+    return Sweep(path, law, out, chunk_rows, loss_axes, plan_axes, (), definition, (), compute, kind="law")
 
 
 def _positive_number(value, zero: bool = False) -> bool:

@@ -28,7 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..version import __version__
-from .evaluate import flops_column, loss_chunk, loss_columns, loss_tables, mesh_sharding
+from .evaluate import (LAW_LOSS_COLUMNS, flops_column, law_loss_rows, loss_chunk, loss_columns, loss_tables,
+                       mesh_sharding)
 from ..laws.compute import SCENARIOS
 from ..errors import AtlasError
 from ..io.files import atomic_path
@@ -49,12 +50,16 @@ UNITS = {
     "compute_optimal_tokens": "tokens",
     "compute_optimal_loss": "nats per token",
     **{flops_column(s): "FLOPs" for s in SCENARIOS},
+    # law atlases
+    "params": "parameters (non-embedding)", "tokens": "tokens", "tokens_per_param": "tokens per parameter",
+    "loss": "nats per token", "training_flops": "FLOPs",
 }
 DESCRIPTIONS = {
     "supervised_loss": "Ltilde_S: the student's loss if trained supervised on the same tokens",
     "student_loss": "L_S: the distilled student's loss (Eq. 8)",
     "teacher_loss": "L_T: the teacher's loss (supervised law at N_T, D_T, or the grid value)",
     **{flops_column(s): f"total FLOPs in the {s} scenario (Eq. 9)" for s in SCENARIOS},
+    "training_flops": "3 F(N) D: training FLOPs under the sweep's compute model",
 }
 # Rows per second of a full loss-atlas run on the 2-core development machine (benchmarks/README.md),
 # used by --dry-run for its time estimate.
@@ -69,7 +74,8 @@ def field(name: str, type_: pa.DataType | None = None) -> pa.Field:
     meta = {"unit": UNITS.get(name, "")}
     if name in DESCRIPTIONS:
         meta["description"] = DESCRIPTIONS[name]
-    return pa.field(name, type_ or pa.float64(), nullable=name not in ("student_params", "budget"), metadata=meta)
+    return pa.field(name, type_ or pa.float64(), nullable=name not in ("student_params", "budget", "params", "tokens"),
+                    metadata=meta)
 
 
 def loss_schema(teacher_sizes: bool, metadata: dict, quantiles=()) -> pa.Schema:
@@ -152,6 +158,12 @@ class _RowCounter:
 def loss_plan_sizes(sweep: Sweep) -> dict:
     """Rows and columns of each table of a sweep (for --dry-run and progress)."""
     out = {}
+    if sweep.kind == "law":
+        if sweep.loss_axes is not None:
+            out["loss"] = (int(np.prod([len(a) for a in sweep.loss_axes.values()])), len(LAW_LOSS_COLUMNS))
+        if sweep.plan_axes is not None:
+            out["plan"] = (len(sweep.plan_axes["budget"]), len(LAW_PLAN_COLUMNS))
+        return out
     if sweep.loss_axes is not None:
         rows = int(np.prod([len(a) for a in sweep.loss_axes.values()]))
         out["loss"] = (rows, len(loss_columns("teacher_params" in sweep.loss_axes, sweep.quantiles)))
@@ -324,6 +336,58 @@ def write_plan_atlas(sweep: Sweep, laws, metadata: dict) -> list[dict]:
     return entries
 
 
+LAW_PLAN_COLUMNS = ("budget", "params", "tokens", "tokens_per_param", "loss", "on_bound")
+
+
+def write_law_loss(sweep: Sweep, spec, params, metadata: dict, process: tuple[int, int] = (0, 1)) -> list[dict]:
+    """The loss table of a law atlas: partition k holds size ``params[k]`` against every token
+    count, in parts of at most ``chunk_rows`` rows; finished parts are kept (resume)."""
+    from ..laws.compute import forward_flops
+
+    axes = sweep.loss_axes
+    tokens = axes["tokens"]
+    schema = pa.schema([field(name) for name in LAW_LOSS_COLUMNS], metadata={"distlaw": json.dumps(metadata)})
+    arch = sweep.architecture()
+    chunk = min(sweep.chunk_rows, len(tokens))
+    index, count = process
+    entries = []
+    for k in (k for k in range(len(axes["params"])) if k % count == index):
+        n = float(axes["params"][k])
+        rows = None
+        for c in range(math.ceil(len(tokens) / chunk)):
+            path = sweep.output / "loss" / f"params_index={k}" / f"part-{c:05d}.parquet"
+            size = min(chunk, len(tokens) - c * chunk)
+            if path.exists():  # resumed
+                entries.append(_entry(sweep.output, path, _existing_part_rows(path, size, metadata["content_hash"]),
+                                      _sha256(path)))
+                continue
+            if rows is None:
+                rows = law_loss_rows(spec, params, n, tokens)
+                rows["training_flops"] = 3.0 * float(forward_flops(n, arch)) * rows["tokens"]
+            part = slice(c * chunk, c * chunk + size)
+            table = pa.Table.from_arrays([_float_column(rows[name][part]) for name in LAW_LOSS_COLUMNS], schema=schema)
+            entries.append(_entry(sweep.output, path, size, _atomic_write(table, path, ("params",))))
+    return sorted(entries, key=lambda e: e["path"])
+
+
+def write_law_plan(sweep: Sweep, spec, params, metadata: dict) -> list[dict]:
+    """The plan table of a law atlas: the compute-optimal N*, D*, L* for every budget."""
+    from ..planning.optimize import compute_optimal
+
+    path = sweep.output / "plan" / "part-00000.parquet"
+    if path.exists():
+        rows = _existing_part_rows(path, len(sweep.plan_axes["budget"]), metadata["content_hash"])
+        return [_entry(sweep.output, path, rows, _sha256(path))]
+    budgets = sweep.plan_axes["budget"]
+    best = compute_optimal(spec, params, budgets, sweep.architecture())
+    n, d, loss = (np.asarray(a, dtype=np.float64) for a in best[:3])
+    schema = pa.schema([*(field(name) for name in LAW_PLAN_COLUMNS[:-1]), field("on_bound", pa.bool_())],
+                       metadata={"distlaw": json.dumps(metadata)})
+    table = pa.Table.from_arrays([_float_column(budgets), _float_column(n), _float_column(d), _float_column(d / n),
+                                  _float_column(loss), pa.array(np.asarray(best.on_bound), pa.bool_())], schema=schema)
+    return [_entry(sweep.output, path, len(budgets), _atomic_write(table, path, ()))]
+
+
 def contour_schema(metadata: dict) -> pa.Schema:
     return pa.schema([pa.field("level", pa.float64(), metadata={"unit": "nats per token"}),
                       pa.field("path", pa.int32(), metadata={"description": "line piece within the level"}),
@@ -392,9 +456,10 @@ def _manifest_name(index: int, count: int) -> str:
 
 def write_manifest(sweep: Sweep, metadata: dict, tables: dict, process: tuple[int, int] = (0, 1)) -> Path:
     """Write this process's manifest: every file with the rows it actually holds and its sha256."""
+    partitioning = ({"loss": ["params_index"], "plan": []} if sweep.kind == "law"
+                    else {"loss": ["student_size_index"], "plan": ["scenario"], "contours": ["scenario"]})
     manifest = {**metadata, "tables": {
-        name: {"rows": sum(e["rows"] for e in entries), "files": entries,
-               "partitioning": ["student_size_index"] if name == "loss" else ["scenario"]}
+        name: {"rows": sum(e["rows"] for e in entries), "files": entries, "partitioning": partitioning[name]}
         for name, entries in tables.items()}}
     path = sweep.output / _manifest_name(*process)
     _write_json(path, manifest)

@@ -49,6 +49,9 @@ def atlas_figure(atlas: str | Path, kind: str, student_params: float | None = No
     if kind not in KINDS:
         raise InputError(f"kind {kind!r}: unknown plot kind; choose one of {', '.join(KINDS)}", argument="kind")
     draw = {"contours": _contours, "capacity-gap": _capacity_gap, "budget-split": _budget_split}[kind]
+    from ..atlas.folder import Atlas
+
+    Atlas(atlas).require_distillation(f"the {kind} figure")
     return draw(Path(atlas), student_params)
 
 
