@@ -179,6 +179,13 @@ def _law_kind(path, law: str) -> str:
 
 def _law_sweep(path, definition, law, out, chunk_rows) -> Sweep:
     """The sweep of a law atlas: ``[loss]`` over params x tokens, ``[plan]`` over budgets."""
+    for section, allowed in (("loss", LAW_LOSS_AXES), ("plan", LAW_PLAN_AXES)):
+        table = definition.get(section, {})
+        other = sorted(set(table) - set(allowed)) if isinstance(table, dict) else []
+        if other:  # most likely a distillation sweep pointed at another law's fit
+            raise SweepError(f"{path}: key 'law' = {law} is a fit of a law of params and tokens, whose atlas takes "
+                             f"[loss] {', '.join(LAW_LOSS_AXES)} and [plan] {', '.join(LAW_PLAN_AXES)}, not "
+                             f"'{section}.{other[0]}' (a distillation sweep needs a distillation fit)")
     loss_axes = plan_axes = None
     if "loss" in definition:
         _no_extra(path, "loss", definition["loss"], set(LAW_LOSS_AXES))

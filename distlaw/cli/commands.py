@@ -9,7 +9,6 @@ This module imports neither JAX nor NumPy (a test checks), so ``distlaw --help``
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import math

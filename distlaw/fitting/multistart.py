@@ -36,7 +36,7 @@ import numpy as np
 
 from . import gradient, programs, solver
 from ..errors import FitError, InputError
-from ..laws.catalog import DEFAULT_HUBER_DELTA, RESIDUALS, SUPERVISED_LAW
+from ..laws.catalog import DEFAULT_HUBER_DELTA, RESIDUALS
 from ..laws.registry import LawSpec, lookup
 from ..laws.precision import float64
 from ..laws.forms import supervised_log_loss

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
-from ..errors import InputError, RunTableError
+from ..errors import RunTableError
 from .files import atomic_path
 
 SOURCE, ROW = "_source", "_row"  # provenance columns; never written out
