@@ -172,9 +172,11 @@ def cmd_predict(args) -> int:
     fit = FitResult.load(args.fit)
     for message in fit.messages:
         print(f"note: {message}")
-    frame = fit.predictions(args.runs, column_map=_parse_assignments(args.map, "--map"), where=args.where)
+    frame = fit.predictions(args.runs, column_map=_parse_assignments(args.map, "--map"), where=args.where,
+                            interval=args.interval)
     write_table(frame, args.output)
-    print(f"wrote {len(frame)} predictions to {args.output}")
+    print(f"wrote {len(frame)} predictions to {args.output}"
+          + (f" with {args.interval:.0%} confidence and prediction intervals" if args.interval else ""))
     return 0
 
 

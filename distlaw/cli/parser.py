@@ -114,6 +114,9 @@ def _add_predict(sub, commands) -> None:
     predict.add_argument("fit", metavar="FIT.json", help="a fit file or a preset (paper)")
     _table_options(predict)
     predict.add_argument("-o", "--output", required=True, metavar="OUT")
+    predict.add_argument("--interval", type=float, metavar="LEVEL",
+                         help="add confidence_lo/hi (the law's value) and prediction_lo/hi (a new run's loss) at "
+                              "this coverage, e.g. 0.9, from the fit's bootstrap replicates (fit with --bootstrap)")
     predict.set_defaults(func=commands.cmd_predict)
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import FitError, InputError
+from ..errors import FitError, FitFileError, InputError
 from ..io.datasets import DATASETS
 from ..io.fitfile import finite_or_none, load_fit, supervised_coefficients, write_json
 from ..io.progress import progress_callback
@@ -39,7 +39,7 @@ from ..laws.catalog import DEFAULT_CI, DEFAULT_HUBER_DELTA, SUPERVISED_LAW, law_
 from ..laws.precision import float64
 from ..laws.registry import LAWS, USER_LAWS, LawSpec, predict_loss
 from ..version import __version__
-from . import gradient, multistart, starts
+from . import gradient, intervals, multistart, starts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +168,13 @@ class ScalingLaw:
             raise FitError(f"every start of the {spec.name} fit failed (the objective is not finite anywhere tried)")
 
         record = self._record(solutions[0])
+        # The run-to-run noise of the log loss, for prediction intervals (distlaw.fitting.intervals).
+        train_inputs = [train[c].to_numpy() for c in spec.input_columns]
+        fitted = np.asarray(predict_loss(spec, spec.params_type(*solutions[0].params), *train_inputs,
+                                         supervised=sup_params))
+        in_fit = train[weights].to_numpy() > 0 if weights else np.ones(len(train), dtype=bool)
+        record["residual_scale"] = intervals.residual_scale(
+            np.log(fitted[in_fit]) - np.log(train[spec.target_column].to_numpy()[in_fit]))
         if spec.info.origin is not None:  # a user's law: what predict, report and plan load again
             record["law_source"] = dict(spec.info.origin)
         record.update(starts=str(self.starts if self.starts is not None else "default"), seed=self.seed,
@@ -311,12 +318,40 @@ class FitResult:
         return self._predict_inputs(spec, inputs)
 
     @float64
+    @float64
     def predictions(self, runs, *, column_map: Mapping[str, str] | None = None,
-                    where: str | None = None) -> pd.DataFrame:
-        """The run tables (validated as ``distlaw predict`` reads them) with a ``predicted_loss`` column."""
+                    where: str | None = None, interval: float | None = None) -> pd.DataFrame:
+        """The run tables (validated as ``distlaw predict`` reads them) with a ``predicted_loss`` column.
+
+        With ``interval`` (a coverage such as 0.9; the fit must have bootstrap replicates),
+        also ``confidence_lo``/``confidence_hi`` (where the law's value lies: the replicates'
+        spread) and ``prediction_lo``/``prediction_hi`` (where a new run's observed loss lies:
+        that spread and the run-to-run noise ``residual_scale``), nested around the point
+        prediction; see :mod:`distlaw.fitting.intervals`. Nothing is refitted.
+        """
         spec = user.resolve(self.law)
+        if interval is not None:
+            level = intervals.check_level(interval)
+            names, values = intervals.replicate_samples(self.record)
+            if self.record.get("residual_scale") is None:
+                raise FitFileError("prediction intervals need the fit's residual_scale: refit with this distlaw")
         frame = read_runs(runs, required=spec.input_columns, column_map=column_map, where=where).frame.copy()
-        frame["predicted_loss"] = self._predict_inputs(spec, [frame[c].to_numpy() for c in spec.input_columns])
+        inputs = [frame[c].to_numpy() for c in spec.input_columns]
+        frame["predicted_loss"] = self._predict_inputs(spec, inputs)
+        if interval is None:
+            return frame
+        sup = LAWS[SUPERVISED_LAW].from_natural(self.record["supervised"]) if spec.needs_supervised else None
+        # [B, 1] coefficient columns broadcast against a chunk of rows: [B, rows] predictions.
+        replicates = np.array([np.asarray(spec.from_natural(dict(zip(names, row, strict=True)))) for row in values])
+        batched = spec.params_type(*(replicates[:, k:k + 1] for k in range(replicates.shape[1])))
+
+        def replicate_log(rows):
+            return np.log(np.asarray(predict_loss(spec, batched, *(x[rows] for x in inputs), supervised=sup)))
+
+        bounds = intervals.bounds(np.log(frame["predicted_loss"].to_numpy()), replicate_log,
+                                  float(self.record["residual_scale"]), level)
+        for key, value in bounds.items():
+            frame[key] = value
         return frame
 
     def _predict_inputs(self, spec: LawSpec, inputs: list) -> np.ndarray:
