@@ -6,6 +6,8 @@ compute range and at 4x its largest compute; the 90% prediction interval must co
 80% and 97% of them (the issue's band; sampling error at 450 runs is about 1.4%).
 """
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,3 +82,89 @@ def test_intervals_need_replicates_and_a_level(fit, tmp_path):
         plain.predictions(table, interval=0.9)
     with pytest.raises(InputError, match="coverage in"):
         result.predictions(table, interval=90)
+
+
+# --- Plans under uncertainty --------------------------------------------------------------------
+
+def _distillation_fit(path, replicates):
+    from distlaw.laws import PAPER_DISTILLATION, PAPER_SUPERVISED
+
+    names = list(PAPER_DISTILLATION)
+    record = {"law": "distillation", "params": dict(PAPER_DISTILLATION), "supervised": dict(PAPER_SUPERVISED),
+              "bootstrap_samples": {"names": names, "values": [[r[n] for n in names] for r in replicates]}}
+    path.write_text(json.dumps(record))
+    return str(path)
+
+
+def _perturbed(count, seed):
+    from distlaw.laws import PAPER_DISTILLATION
+
+    rng = np.random.default_rng(seed)
+    return [{n: v * float(np.exp(0.03 * rng.standard_normal())) for n, v in PAPER_DISTILLATION.items()}
+            for _ in range(count)]
+
+
+SIZES, BUDGETS = [3e8, 2e9], [1e19, 1e21, 1e23]
+SCENARIOS = ["supervised", "best-case", "teacher-inference", "teacher-pretraining"]
+
+
+def test_p_distill_better_is_the_share_of_replicates_whose_own_plan_beats_supervised(tmp_path):
+    """Oracle: every replicate planned on its own (a fit holding only its coefficients)."""
+    from distlaw.planning.plans import plan_records
+
+    replicates = _perturbed(8, seed=3)
+    rows = plan_records(SIZES, BUDGETS, fit=_distillation_fit(tmp_path / "fit.json", replicates),
+                        scenarios=SCENARIOS)
+    alone = []
+    for k, replicate in enumerate(replicates):
+        single = _distillation_fit(tmp_path / f"r{k}.json", [])
+        record = json.loads(open(single).read())
+        record["params"] = replicate
+        (tmp_path / f"r{k}.json").write_text(json.dumps(record))
+        alone.append(plan_records(SIZES, BUDGETS, fit=single, scenarios=SCENARIOS))
+    for index, row in enumerate(rows):
+        assert row["student_loss_lo"] is None or row["student_loss_lo"] <= (row["student_loss"] or np.inf)
+        if row["scenario"] == "supervised":
+            assert row["p_distill_better"] is None
+            continue
+        losses = np.array([np.inf if a[index]["student_loss"] is None else a[index]["student_loss"] for a in alone])
+        assert row["p_distill_better"] == pytest.approx(np.mean(losses < row["supervised_loss"]), abs=1e-12)
+        assert 0.0 <= row["p_distill_better"] <= 1.0
+        if row["student_loss"] is not None:
+            assert row["student_loss_lo"] <= row["student_loss"] <= row["student_loss_hi"]
+            finite = losses[np.isfinite(losses)]
+            assert row["student_loss_hi"] == pytest.approx(max(np.quantile(finite, 0.95), row["student_loss"]),
+                                                           rel=1e-9)
+    # The replicates disagree somewhere (else the oracle above tests nothing uncertain).
+    assert any(0 < r["p_distill_better"] < 1 for r in rows if r["scenario"] != "supervised")
+
+
+def test_replicates_that_agree_give_certain_answers(tmp_path):
+    from distlaw.laws import PAPER_DISTILLATION
+    from distlaw.planning.plans import plan_records
+
+    rows = plan_records(SIZES, BUDGETS, fit=_distillation_fit(tmp_path / "fit.json", [PAPER_DISTILLATION] * 5),
+                        scenarios=SCENARIOS)
+    for row in (r for r in rows if r["scenario"] != "supervised" and r["student_loss"] is not None):
+        assert row["p_distill_better"] == float(row["student_loss"] < row["supervised_loss"])
+        assert row["student_loss_lo"] == pytest.approx(row["student_loss"], rel=1e-12)
+        assert row["student_loss_hi"] == pytest.approx(row["student_loss"], rel=1e-12)
+    assert {r["p_distill_better"] for r in rows if r["scenario"] != "supervised"} <= {0.0, 1.0}
+
+
+def test_atlas_plan_tables_gain_the_same_columns(tmp_path):
+    """Oracle: distlaw.plan_records on the same fit and problems."""
+    import distlaw
+    from distlaw.planning.plans import plan_records
+
+    fit = _distillation_fit(tmp_path / "fit.json", _perturbed(6, seed=4))
+    (tmp_path / "sweep.toml").write_text(
+        f'law = "{fit}"\noutput = "atlas"\n[plan]\nstudent_params = {{values = [3e8, 2e9]}}\n'
+        'budget = {values = [1e19, 1e21, 1e23]}\nscenarios = ["supervised", "teacher-inference"]\n')
+    table = distlaw.build_atlas(tmp_path / "sweep.toml").to_pandas("plan")
+    rows = plan_records(SIZES, BUDGETS, fit=fit, scenarios=["supervised", "teacher-inference"])
+    for row in (r for r in rows if r["scenario"] == "teacher-inference"):
+        match = table[(table["scenario"] == "teacher-inference") & (table["student_params"] == row["student_params"])
+                      & (table["budget"] == row["budget"])]
+        assert float(match["p_distill_better"].iloc[0]) == pytest.approx(row["p_distill_better"], abs=1e-12)
+        assert float(match["student_loss_hi"].iloc[0]) == pytest.approx(row["student_loss_hi"], rel=1e-12)

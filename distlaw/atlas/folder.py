@@ -126,7 +126,10 @@ def build_atlas(
     if sweep.loss_axes is not None:
         tables["loss"] = write_loss_atlas(sweep, laws, metadata, progress=progress, samples=samples, process=process)
     if sweep.plan_axes is not None and process[0] == 0:  # small: the first process writes it
-        tables["plan"] = write_plan_atlas(sweep, laws, metadata)
+        from ..planning.plans import replicate_laws
+
+        replicates = None if sweep.law == "paper" else replicate_laws(sweep.law)
+        tables["plan"] = write_plan_atlas(sweep, laws, metadata, replicates)
         tables["contours"] = write_contours(sweep, metadata)
         if not tables["contours"]:
             notes.append("no iso-loss contours: they need at least 2 student sizes and 2 budgets in [plan]")

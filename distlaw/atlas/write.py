@@ -90,13 +90,20 @@ def loss_schema(teacher_sizes: bool, metadata: dict, quantiles=()) -> pa.Schema:
     return pa.schema(fields, metadata={"distlaw": json.dumps(metadata)})
 
 
-def plan_schema(metadata: dict) -> pa.Schema:
+REPLICATE_COLUMNS = ("student_loss_lo", "student_loss_hi", "student_tokens_lo", "student_tokens_hi",
+                     "teacher_params_lo", "teacher_params_hi", "teacher_tokens_lo", "teacher_tokens_hi",
+                     "p_distill_better")
+
+
+def plan_schema(metadata: dict, replicates: bool = False) -> pa.Schema:
     split = pa.struct([("student", pa.float64()), ("logits", pa.float64()), ("pretraining", pa.float64())])
     fields = [field("student_params"), field("budget"), field("student_tokens"), field("teacher_params"),
               field("teacher_tokens"), field("teacher_loss"), field("student_loss"), field("supervised_loss"),
               field("on_bound", pa.list_(pa.string())), field("feasible", pa.bool_()),
               field("flops_split", split), field("compute_optimal_params"), field("compute_optimal_tokens"),
               field("compute_optimal_loss")]
+    if replicates:  # a fit with bootstrap replicates: the plan under uncertainty (distlaw.planning.plans)
+        fields += [field(name) for name in REPLICATE_COLUMNS]
     return pa.schema(fields, metadata={"distlaw": json.dumps(metadata)})
 
 
@@ -313,13 +320,16 @@ def _entry(root: Path, path: Path, rows: int, digest: str) -> dict:
 
 
 @float64
-def write_plan_atlas(sweep: Sweep, laws, metadata: dict) -> list[dict]:
-    """Solve and write the plan atlas: one partition per scenario (one file each)."""
+def write_plan_atlas(sweep: Sweep, laws, metadata: dict, replicates=None) -> list[dict]:
+    """Solve and write the plan atlas: one partition per scenario (one file each). With the
+    fit's bootstrap ``replicates``, every row gains the 90% percentiles and ``p_distill_better``
+    of :func:`distlaw.planning.plans.plan_records`."""
     from ..laws.compute import SCENARIOS as NAMED
     from ..laws.compute import with_logit_cost, with_students
     from ..planning.optimize import plan_table
+    from ..planning.plans import add_replicate_columns
 
-    schema = plan_schema(metadata)
+    schema = plan_schema(metadata, replicates is not None)
     entries = []
     for name in sweep.scenarios:
         path = sweep.output / "plan" / f"scenario={name}" / "part-00000.parquet"
@@ -330,6 +340,9 @@ def write_plan_atlas(sweep: Sweep, laws, metadata: dict) -> list[dict]:
         scenario = None if name == "supervised" else with_logit_cost(with_students(NAMED[name], sweep.students),
                                                                          sweep.logit_cost)
         rows = plan_table(laws, sweep.plan_axes["student_params"], sweep.plan_axes["budget"], [scenario])
+        if replicates is not None:
+            add_replicate_columns(rows, laws, replicates, sweep.plan_axes["student_params"], sweep.plan_axes["budget"],
+                                  [scenario], 0.9)
         columns = {f.name: [row.get(f.name) for row in rows] for f in schema}
         table = pa.Table.from_pydict(columns, schema=schema)
         entries.append(_entry(sweep.output, path, len(rows), _atomic_write(table, path, ("student_params", "budget"))))

@@ -247,7 +247,7 @@ def cmd_plan(args) -> int:
     rows = plan_records(sizes, budgets, fit=args.fit,
                         scenarios=args.scenario, arch=arch, students=args.students, logit_cost=args.logit_cost,
                         teacher_loss=args.teacher_loss, teacher_params=args.teacher_params,
-                        teacher_tokens=args.teacher_tokens)
+                        teacher_tokens=args.teacher_tokens, interval=args.interval)
     if args.json:
         print(json.dumps(rows, indent=1, allow_nan=False))
         return 0
@@ -301,6 +301,9 @@ def _print_plan(rows: list[dict], budgets: list[float]) -> None:
               f"{row['student_loss']:>7.4f} {row['supervised_loss']:>7.4f} "
               f"{row['student_loss'] - row['supervised_loss']:>+8.4f}  {split_text:<28} "
               f"{','.join(row['on_bound']) or '-'}"
+              + (f"  L_S in [{row['student_loss_lo']:.4f}, {row['student_loss_hi']:.4f}], "
+                 f"P(distill better) {row['p_distill_better']:.2f}"
+                 if row.get("p_distill_better") is not None and row.get("student_loss_lo") is not None else "")
               + ("  (no model within 1e30 FLOPs reaches this L_T: a bound, not a plan)"
                  if row.get("teacher_reachable") is False else ""))
 

@@ -165,6 +165,9 @@ def _add_plan(sub, commands) -> None:
     plan.add_argument("--teacher-tokens", type=float, help="an existing teacher's tokens D_T")
     plan.add_argument("--teacher-loss", type=float, help="an existing teacher's measured loss L_T")
     plan.add_argument("--json", action="store_true", help="a JSON array, one object per problem")
+    plan.add_argument("--interval", type=float, default=0.9, metavar="LEVEL",
+                      help="with a fit made with --bootstrap: student_loss_lo/hi and allocation percentiles at this "
+                           "coverage, and p_distill_better per row (default 0.9)")
     plan.add_argument("--six-nd", action="store_true", help="F(N) = 2N (the 6ND rule) instead of Eq. 69")
     plan.add_argument("--n-ctx", type=float, default=PAPER_ARCHITECTURE.n_ctx, help="context length for F(N)")
     plan.add_argument("--n-vocab", type=float, default=PAPER_ARCHITECTURE.n_vocab, help="vocabulary size for F(N)")

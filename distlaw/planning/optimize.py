@@ -301,6 +301,44 @@ def allocate(laws: PlanningLaws, student_params, budget, delta_lgt, delta_pre) -
     return jax.tree.map(lambda a: a.reshape(shape), flat)
 
 
+@float64
+def allocate_replicates(laws: PlanningLaws, replicates: DistillationParams, student_params, budget, delta_lgt,
+                        delta_pre) -> Allocation:
+    """:func:`allocate` under every bootstrap replicate of the distillation law: ``replicates``
+    holds [B] arrays per coefficient (optimizer form); the result has a leading replicate axis.
+    The supervised law and the compute model are the fit's own (the replicates vary the
+    distillation coefficients). A replicate is one more batch axis of the same program."""
+    return jax.vmap(lambda d: allocate(laws._replace(distillation=d), student_params, budget, delta_lgt,
+                                       delta_pre))(replicates)
+
+
+def replicate_columns(alloc_b: Allocation, point_loss, supervised_loss, level: float) -> dict:
+    """Per problem, from the replicates' allocations ([B, problems]): ``student_loss_lo/hi``
+    (the level's percentiles, widened to hold the point plan's loss), percentiles of the
+    allocation (student tokens, teacher size and tokens) and ``p_distill_better``: the share of
+    replicates whose distilled student beats supervised training at the same budget."""
+    import numpy as np
+
+    import warnings
+
+    lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
+    loss = np.asarray(alloc_b.student_loss, dtype=np.float64)
+    finite = np.isfinite(loss)
+    out = {}
+    with warnings.catch_warnings():  # a problem infeasible in every replicate has all-NaN columns
+        warnings.simplefilter("ignore", RuntimeWarning)
+        masked = np.where(finite, loss, np.nan)
+        out["student_loss_lo"] = np.fmin(np.nanquantile(masked, lo_q, axis=0), point_loss)
+        out["student_loss_hi"] = np.fmax(np.nanquantile(masked, hi_q, axis=0), point_loss)
+        for name in ("student_tokens", "teacher_params", "teacher_tokens"):
+            values = np.where(finite, np.asarray(getattr(alloc_b, name), dtype=np.float64), np.nan)
+            out[f"{name}_lo"] = np.nanquantile(values, lo_q, axis=0)
+            out[f"{name}_hi"] = np.nanquantile(values, hi_q, axis=0)
+    # An infeasible replicate (no student tokens left) does not beat supervised training.
+    out["p_distill_better"] = np.mean(finite & (loss < np.asarray(supervised_loss)[None, :]), axis=0)
+    return out
+
+
 def bisect_threshold(holds, lo, hi, iterations: int):
     """The threshold of a predicate false below it and true above it, by bisection on [lo, hi].
 

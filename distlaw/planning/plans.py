@@ -57,6 +57,7 @@ def plan_records(
     teacher_loss: float | None = None,
     teacher_params: float | None = None,
     teacher_tokens: float | None = None,
+    interval: float | None = 0.9,
 ) -> list[dict]:
     """Compute-optimal allocations for every (student size, budget) pair, as JSON-ready rows.
 
@@ -73,6 +74,12 @@ def plan_records(
       teacher_loss, teacher_params, teacher_tokens: an existing teacher (its pretraining is
         sunk; its logits cost ``logit_cost`` forward passes of ``teacher_params``). Give its
         loss, or its size and tokens (the loss then comes from the supervised law).
+      interval: with a fit made with ``--bootstrap``, every scenario row gains
+        ``student_loss_lo/hi`` (this coverage's percentiles over the replicates, holding the
+        point plan's loss), ``student_tokens_lo/hi``, ``teacher_params_lo/hi``,
+        ``teacher_tokens_lo/hi`` and ``p_distill_better`` (the share of replicates in which the
+        scenario's student beats supervised training at the same budget); each replicate is
+        planned in the same batch. None: the point plan only.
     Returns:
       rows as described in :func:`distlaw.planning.plan_table`, plus ``existing-teacher`` rows
       when a teacher is given. A ``fit`` of a law of params and tokens (chinchilla, supervised,
@@ -107,6 +114,9 @@ def plan_records(
     chosen = [None if n == "supervised" else with_logit_cost(with_students(SCENARIOS[n], students), logit_cost)
               for n in names]
     rows = plan_table(laws, student_params, budgets, chosen) if chosen else []
+    replicates = replicate_laws(fit) if interval is not None and chosen else None
+    if replicates is not None:
+        add_replicate_columns(rows, laws, replicates, student_params, budgets, chosen, _level(interval))
     if any(v is not None for v in (teacher_loss, teacher_params, teacher_tokens)):
         rows += _existing_teacher_rows(laws, student_params, budgets, teacher_loss, teacher_params, teacher_tokens,
                                        logit_cost)
@@ -146,6 +156,60 @@ def law_plan_records(budgets, *, fit: str, student_params=None, arch=None) -> li
             rows.append(dict(law=record["law"], budget=budget, compute_optimal=False, params=size, tokens=tokens,
                              tokens_per_param=tokens / size, loss=loss, on_bound=bool(clipped)))
     return rows
+
+
+def _level(interval) -> float:
+    if not (isinstance(interval, numbers.Real) and 0 < interval < 1):
+        raise InputError(f"interval must be a coverage in (0, 1), like 0.9; got {interval!r}", argument="interval")
+    return float(interval)
+
+
+def replicate_laws(fit: str):
+    """The distillation fit's bootstrap replicates as DistillationParams of [B] arrays, or None."""
+    import numpy as np
+
+    from ..io.fitfile import load_fit
+    from ..laws.registry import LAWS
+
+    record = load_fit(fit, law=DISTILLATION_LAW)
+    stored = record.get("bootstrap_samples")
+    if not stored or not stored.get("values"):
+        return None
+    spec = LAWS[DISTILLATION_LAW]
+    rows = np.array([np.asarray(spec.from_natural(dict(zip(stored["names"], row, strict=True))))
+                     for row in stored["values"]])
+    return spec.params_type(*rows.T)
+
+
+def add_replicate_columns(rows, laws, replicates, student_params, budgets, scenarios, level) -> None:
+    """Add the replicate columns of :func:`plan_records` to ``rows`` (problem-major, as
+    :func:`~distlaw.planning.optimize.plan_table` orders them)."""
+    import numpy as np
+
+    from ..io.fitfile import finite_or_none
+    from .optimize import allocate_replicates, replicate_columns
+
+    n_s, c = (a.ravel() for a in np.meshgrid(np.asarray(student_params, float), np.asarray(budgets, float),
+                                             indexing="ij"))
+    count = len(scenarios)
+    for j, scenario in enumerate(scenarios):
+        members = [rows[i * count + j] for i in range(len(n_s))]
+        if scenario is None:  # supervised training: the fit's supervised law, the same in every replicate
+            for row in members:
+                row.update(student_loss_lo=row["student_loss"], student_loss_hi=row["student_loss"],
+                           p_distill_better=None)
+            continue
+        alloc = allocate_replicates(laws, replicates, n_s, c, scenario.delta_lgt, scenario.delta_pre)
+        point = np.array([np.nan if r["student_loss"] is None else r["student_loss"] for r in members])
+        supervised = np.array([r["supervised_loss"] for r in members], dtype=np.float64)
+        columns = replicate_columns(alloc, point, supervised, level)
+        free_teacher = scenario.delta_lgt == 0 and scenario.delta_pre == 0
+        for position, row in enumerate(members):
+            extra = {name: float(values[position]) for name, values in columns.items()}
+            if free_teacher:  # the free teacher's size is the cheapest model reaching L_T, not an allocation
+                extra.update(teacher_params_lo=None, teacher_params_hi=None, teacher_tokens_lo=None,
+                             teacher_tokens_hi=None)
+            row.update(finite_or_none(extra))
 
 
 def plan(student_params, budgets, **kwargs):
