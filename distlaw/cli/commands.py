@@ -180,6 +180,16 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    configure_jax()
+    from ..report.fit_report import fit_report
+
+    report = fit_report(args.fit, args.runs, column_map=_parse_assignments(args.map, "--map"), where=args.where)
+    path = report.to_html(args.output)
+    print(f"wrote {path}: {len(report.kinds)} figures ({', '.join(report.kinds)}) and the coefficient table")
+    return 0
+
+
 def cmd_laws(args) -> int:
     """The built-in laws, as text or JSON (no JAX: this is the catalog)."""
     from ..laws.catalog import describe_laws
@@ -363,6 +373,18 @@ def cmd_atlas(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    from ..report.kinds import FIT_FIGURES
+
+    if args.kind in FIT_FIGURES:  # a figure of a fit's report
+        if not args.runs:
+            raise UsageError(f"--kind {args.kind} draws a fit: give its run tables with --runs")
+        configure_jax()
+        from ..report.fit_report import plot_fit
+
+        path = plot_fit(args.atlas, args.runs, args.kind, args.output,
+                        column_map=_parse_assignments(args.map, "--map"), where=args.where)
+        print(f"wrote {path}")
+        return 0
     from ..report.atlas_figures import plot
 
     path = plot(args.atlas, args.kind, args.output, student_params=args.student_params)

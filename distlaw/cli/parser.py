@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..report.kinds import ATLAS_FIGURES, FIT_FIGURES
 from ..laws.catalog import (
     DEFAULT_CI,
     DEFAULT_HUBER_DELTA,
@@ -210,12 +211,24 @@ def _add_query(sub, commands) -> None:
 
 
 def _add_plot(sub, commands) -> None:
-    plot = sub.add_parser("plot", help="draw an atlas: contours, capacity-gap or budget-split (PNG)")
-    plot.add_argument("atlas", help="an atlas folder written by `distlaw atlas`")
-    plot.add_argument("--kind", required=True, choices=["contours", "capacity-gap", "budget-split"])
+    plot = sub.add_parser("plot", help="draw an atlas (contours, capacity-gap, budget-split) or a fit's report "
+                                       "figure (law, isoflop, residuals, ...) as PNG, SVG or PDF")
+    plot.add_argument("atlas", metavar="ATLAS|FIT.json", help="an atlas folder written by `distlaw atlas`, or a fit")
+    plot.add_argument("--kind", required=True, choices=[*ATLAS_FIGURES, *FIT_FIGURES])
     plot.add_argument("-o", "--output", required=True, metavar="FIG.png")
     plot.add_argument("--student-params", type=float, help="student size for budget-split (nearest in the atlas)")
+    plot.add_argument("--runs", nargs="+", metavar="RUNS", help="with a FIT.json: the run tables it was fitted to")
+    plot.add_argument("--map", action="append", metavar="CANONICAL=SOURCE", help="as for `distlaw fit`")
+    plot.add_argument("--where", metavar="EXPR", help="as for `distlaw fit`")
     plot.set_defaults(func=commands.cmd_plot)
+
+
+def _add_report(sub, commands) -> None:
+    report = sub.add_parser("report", help="a fit's report as one self-contained HTML page (figures inline)")
+    report.add_argument("fit", metavar="FIT.json", help="a fit file")
+    _table_options(report)
+    report.add_argument("-o", "--output", required=True, metavar="REPORT.html")
+    report.set_defaults(func=commands.cmd_report)
 
 
 def _add_laws(sub, commands) -> None:
@@ -231,7 +244,7 @@ def _add_demo(sub, commands) -> None:
 
 
 SUBCOMMANDS = (_add_fit, _add_predict, _add_generate, _add_isoflop, _add_plan, _add_atlas, _add_query, _add_plot,
-               _add_laws, _add_demo)
+               _add_report, _add_laws, _add_demo)
 
 
 def build_parser(commands, description: str) -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ import pandas as pd
 from ..errors import AtlasError, InputError
 from ..io.files import atomic_path
 
-KINDS = ("contours", "capacity-gap", "budget-split")
+from .kinds import ATLAS_FIGURES as KINDS
 
 
 def _new_figure(**kwargs):
