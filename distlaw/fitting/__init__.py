@@ -10,6 +10,7 @@ Modules:
   multistart    the Huber objective in a box (fixed and tied coefficients), multi-start fits of
                 one or many problems, identifiability, bootstrap replicates
   scaling_law   ``ScalingLaw(...).fit(runs) -> FitResult``: the whole job of ``distlaw fit``
+  intervals     confidence and prediction intervals from a fit's bootstrap replicates
   isoflop       compute-optimal exponents from isoFLOP minima (Chinchilla's Approach 2)
   demo          ``distlaw demo``: tables drawn from the published laws, fitted back
 
