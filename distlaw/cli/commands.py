@@ -180,6 +180,25 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_suggest(args) -> int:
+    configure_jax()
+    from ..io.runs import write_table
+    from ..planning.design import Z90, Limits, suggest
+
+    limits = Limits(args.min_params, args.max_params, args.min_tokens, args.max_tokens, args.min_tokens_per_param,
+                    args.max_tokens_per_param)
+    result = suggest(args.fit, args.runs, args.target, args.count, args.max_flops, limits=limits,
+                     candidates=args.candidates, exclude=args.exclude)
+    write_table(result.runs, args.output)
+    for target in result.targets:
+        print(f"target: {target}")
+    print(f"{len(result.runs)} runs, {result.total_flops:.3g} FLOPs of {args.max_flops:.3g}; written to {args.output}")
+    print(f"linearized sd of the target: {result.target_sd_now:.4g} now, {result.target_sd_after:.4g} after "
+          f"({result.target_sd_after / result.target_sd_now:.0%}); 90% interval width x"
+          f"{math.exp(2 * Z90 * result.target_sd_now):.4f} now, x{math.exp(2 * Z90 * result.target_sd_after):.4f} after")
+    return 0
+
+
 def cmd_report(args) -> int:
     configure_jax()
     from ..report.fit_report import fit_report

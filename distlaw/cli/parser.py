@@ -223,6 +223,26 @@ def _add_plot(sub, commands) -> None:
     plot.set_defaults(func=commands.cmd_plot)
 
 
+def _add_suggest(sub, commands) -> None:
+    suggest = sub.add_parser("suggest", help="which runs to train next: those that most narrow a target's "
+                                             "prediction under a FLOP cap")
+    suggest.add_argument("fit", metavar="FIT.json", help="a fit of a law of params and tokens")
+    suggest.add_argument("--runs", nargs="+", required=True, metavar="RUNS", help="the run tables in hand")
+    suggest.add_argument("--target", action="append", required=True, metavar="params=N,tokens=D|compute-optimal:C",
+                         help="what to pin down: the loss at a point (repeat for a region: their average "
+                              "variance) or the compute-optimal size at budget C")
+    suggest.add_argument("--count", type=int, required=True, help="runs to suggest")
+    suggest.add_argument("--max-flops", type=float, required=True, help="total FLOPs of the suggested runs (6ND)")
+    for name in ("min-params", "max-params", "min-tokens", "max-tokens", "min-tokens-per-param",
+                 "max-tokens-per-param"):
+        suggest.add_argument(f"--{name}", type=float, help="per-run limit (default: the runs' range, widened)")
+    suggest.add_argument("--candidates", metavar="POOL.csv",
+                         help="choose from these runs (params, tokens, optional cost in FLOPs) instead of a grid")
+    suggest.add_argument("--exclude", metavar="SCHEDULED.csv", help="runs already scheduled: counted as in hand")
+    suggest.add_argument("-o", "--output", required=True, metavar="NEXT.csv")
+    suggest.set_defaults(func=commands.cmd_suggest)
+
+
 def _add_report(sub, commands) -> None:
     report = sub.add_parser("report", help="a fit's report as one self-contained HTML page (figures inline)")
     report.add_argument("fit", metavar="FIT.json", help="a fit file")
@@ -244,7 +264,7 @@ def _add_demo(sub, commands) -> None:
 
 
 SUBCOMMANDS = (_add_fit, _add_predict, _add_generate, _add_isoflop, _add_plan, _add_atlas, _add_query, _add_plot,
-               _add_report, _add_laws, _add_demo)
+               _add_report, _add_suggest, _add_laws, _add_demo)
 
 
 def build_parser(commands, description: str) -> argparse.ArgumentParser:

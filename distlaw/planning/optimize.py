@@ -209,6 +209,41 @@ def _compute_optimal(log_loss, params, arch, budgets):
 
 
 @float64
+def law_jacobian(spec, theta, log_n, log_d):
+    """[runs, K]: d log L / d theta of a law of params and tokens at every (log N, log D), theta
+    its optimizer-form coefficients as one vector (experimental design)."""
+    return _law_jacobian(spec.log_loss, spec.params_type, jnp.asarray(theta), jnp.asarray(log_n),
+                         jnp.asarray(log_d))
+
+
+@partial(jax.jit, static_argnames=("log_loss", "params_type"))
+def _law_jacobian(log_loss, params_type, theta, log_n, log_d):
+    return jax.jacfwd(lambda t: log_loss(params_type(*t), log_n, log_d))(theta)
+
+
+@float64
+def optimal_size_gradient(spec, theta, budget: float):
+    """d log N* / d theta at budget C under C = 6ND, by the implicit function theorem:
+    with h(u, theta) = log L(e^u, C / (6 e^u)), h_u(u*, theta) = 0 gives
+    d u* / d theta = -h_{u theta} / h_{uu}."""
+    from ..laws.compute import Architecture
+
+    theta = jnp.asarray(theta, dtype=jnp.float64)
+    best = compute_optimal(spec, spec.params_type(*theta), jnp.asarray([budget]), Architecture(six_nd=True))
+    return _optimal_size_gradient(spec.log_loss, spec.params_type, theta, jnp.log(best.params[0]),
+                                  jnp.log(jnp.float64(budget)))
+
+
+@partial(jax.jit, static_argnames=("log_loss", "params_type"))
+def _optimal_size_gradient(log_loss, params_type, theta, u, log_c):
+    def h(u, t):
+        return log_loss(params_type(*t), u, log_c - jnp.log(6.0) - u)
+
+    h_u = jax.grad(h, argnums=0)
+    return -jax.grad(h_u, argnums=1)(u, theta) / jax.grad(h_u, argnums=0)(u, theta)
+
+
+@float64
 def loss_at_size(spec, params, n, budget, arch: Architecture = PAPER_ARCHITECTURE):
     """L(N, D) under ``spec`` with D = C / (3 F(N)) clipped to [1e6, 1e17]: (tokens, loss, on_bound)."""
     log_d = jnp.log(budget) - jnp.log(3.0) - _log_f(jnp.log(n), arch)

@@ -1,0 +1,302 @@
+"""Which runs to train next: experimental design for a fitted law of params and tokens.
+
+The criterion is the linearized variance of what the user cares about, the *target*: the log
+loss at a point (N, D), the average over several points, or log N* at a budget (the
+compute-optimal size). With theta the fitted coefficients (the optimizer's coordinates), j(x) =
+d log L(x) / d theta the law's gradient at run x, and sigma the run-to-run noise of the log
+loss (FIT.json's ``residual_scale``), the runs in hand give the information matrix
+I = sum_runs j j^T / sigma^2, and the target's variance is g^T I^-1 g for its gradient g. A
+new run x adds j(x) j(x)^T / sigma^2, which lowers the variance by
+
+    (g^T I^-1 j)^2 / (sigma^2 + j^T I^-1 j)          (Sherman-Morrison),
+
+so every candidate is scored at once. Runs are chosen greedily, each time the one that lowers
+the variance most while the remaining FLOP cap still leaves room for the runs still to choose
+(the cheapest candidate each), then the set is improved by exchanges: a chosen run is swapped
+for a candidate whenever that lowers the final variance within the cap, until no swap does.
+Candidates are a log grid over the box of allowed runs (``limits``), or a pool given by the
+user with a ``cost`` column (runs that can actually be trained). Runs already scheduled
+(``exclude``) count as in hand.
+
+This is the design a linear(ized) Gaussian model calls optimal for one target quantity
+(V-optimal for a region); it trusts the fitted law, as any design from a fit must: refit after
+each batch and ask again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import FitFileError, InputError
+
+GRID_POINTS = 64  # per axis of the candidate grid (log-spaced): 4,096 candidates before the limits
+WIDEN = 4.0  # default limits: the table's range of params and tokens, the top end widened 4x
+Z90 = 1.6448536269514722  # the 90% two-sided normal quantile, for interval widths
+
+
+class Limits(NamedTuple):
+    """Per-run limits (raw counts; tokens per parameter for the ratios); None takes the default
+    from the runs in hand: their range of params and tokens with the top end widened 4x, and
+    their range of tokens per parameter widened 2x either way (a design left alone puts runs in
+    the corners, 35B parameters on 2B tokens, which no team would train)."""
+
+    min_params: float | None = None
+    max_params: float | None = None
+    min_tokens: float | None = None
+    max_tokens: float | None = None
+    min_tokens_per_param: float | None = None
+    max_tokens_per_param: float | None = None
+
+
+class Suggestion(NamedTuple):
+    """What :func:`suggest` returns.
+
+    Attributes:
+      runs: the suggested runs, in the order chosen: ``params, tokens, flops``, and
+        ``target_sd_after``: the target's linearized standard deviation (log loss, or log N*)
+        once this run and the ones before it are in.
+      target_sd_now: the target's linearized standard deviation with the runs in hand.
+      target_sd_after: the same after all suggested runs.
+      total_flops: the suggested runs' FLOPs.
+      targets: the target descriptions.
+    """
+
+    runs: object  # pandas DataFrame
+    target_sd_now: float
+    target_sd_after: float
+    total_flops: float
+    targets: tuple[str, ...]
+
+
+def parse_target(text: str) -> dict:
+    """``params=7e10,tokens=1.4e12`` or ``compute-optimal:1e24`` -> a target dict."""
+    text = text.strip()
+    if text.startswith("compute-optimal:"):
+        try:
+            budget = float(text.split(":", 1)[1])
+        except ValueError:
+            raise InputError(f"target {text!r}: expected compute-optimal:BUDGET, e.g. compute-optimal:1e24",
+                             argument="targets") from None
+        if not (math.isfinite(budget) and budget > 0):
+            raise InputError(f"target {text!r}: the budget must be a positive number", argument="targets")
+        return {"compute_optimal": budget}
+    point = {}
+    for item in text.split(","):
+        name, eq, value = item.partition("=")
+        try:
+            if not eq:
+                raise ValueError
+            point[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"target {text!r}: expected NAME=VALUE,... (params=7e10,tokens=1.4e12) or "
+                             "compute-optimal:BUDGET", argument="targets") from None
+    return point
+
+
+def suggest(
+    fit,
+    runs,
+    targets: Sequence,
+    count: int,
+    max_flops: float,
+    *,
+    limits: Limits | None = None,
+    candidates=None,
+    exclude=None,
+    column_map: Mapping[str, str] | None = None,
+    where: str | None = None,
+) -> Suggestion:
+    """The ``count`` runs that most lower the target's linearized variance within ``max_flops``.
+
+    Args:
+      fit: a FIT.json path, preset or :class:`~distlaw.fitting.scaling_law.FitResult` of a law of
+        params and tokens.
+      runs: the run tables in hand (those the fit was made from, or more).
+      targets: target dicts or strings (:func:`parse_target`): points ``{"params", "tokens"}``
+        (several: their average variance) or ``{"compute_optimal": budget}`` (log N*).
+      count: runs to suggest.
+      max_flops: total FLOPs of the suggested runs (6ND each, or a pool's ``cost``).
+      limits: per-run limits (default: the table's range, the top widened 4x).
+      candidates: a pool (path or DataFrame with ``params, tokens`` and optionally ``cost``)
+        instead of the grid.
+      exclude: runs already scheduled (path or DataFrame with ``params, tokens``): counted as in
+        hand, never suggested.
+    """
+    import pandas as pd
+
+    from ..fitting.scaling_law import FitResult
+    from ..io.runs import read_runs
+    from ..laws import user
+
+    result = fit if isinstance(fit, FitResult) else FitResult.load(fit)
+    spec = user.resolve(result.record["law"])
+    if spec.input_columns != ("params", "tokens"):
+        raise FitFileError(f"suggest: the {result.record['law']} law reads {', '.join(spec.input_columns)}; "
+                           "suggestions are for laws of params and tokens")
+    if not (isinstance(count, int) and count >= 1):
+        raise InputError(f"count must be a whole number >= 1, got {count!r}", argument="count")
+    if not (isinstance(max_flops, (int, float)) and math.isfinite(max_flops) and max_flops > 0):
+        raise InputError(f"max_flops must be a positive number, got {max_flops!r}", argument="max_flops")
+    sigma = result.record.get("residual_scale")
+    if not sigma:
+        raise FitFileError("suggest: the fit has no residual_scale (refit with this distlaw)")
+    table = read_runs(runs, required=("params", "tokens"), column_map=column_map, where=where).frame
+    targets = [parse_target(t) if isinstance(t, str) else dict(t) for t in targets]
+    if not targets:
+        raise InputError("give at least one target", argument="targets")
+    theta = np.asarray(spec.from_natural(result.params), dtype=np.float64)
+    reduce = _free_columns(spec, result.record)
+    limits = _limits(limits, table)
+    if candidates is not None:
+        pool = read_runs(candidates, required=("params", "tokens"), keep=()).frame
+        n_c, d_c = pool["params"].to_numpy(), pool["tokens"].to_numpy()
+        cost = (pool["cost"].to_numpy(dtype=np.float64) if "cost" in pool.columns else 6.0 * n_c * d_c)
+    else:
+        axis_n = np.geomspace(limits.min_params, limits.max_params, GRID_POINTS)
+        axis_d = np.geomspace(limits.min_tokens, limits.max_tokens, GRID_POINTS)
+        n_c, d_c = (a.ravel() for a in np.meshgrid(axis_n, axis_d, indexing="ij"))
+        cost = 6.0 * n_c * d_c
+    inside = ((n_c >= limits.min_params * (1 - 1e-12)) & (n_c <= limits.max_params * (1 + 1e-12))
+              & (d_c >= limits.min_tokens * (1 - 1e-12)) & (d_c <= limits.max_tokens * (1 + 1e-12))
+              & (d_c / n_c >= limits.min_tokens_per_param * (1 - 1e-12))
+              & (d_c / n_c <= limits.max_tokens_per_param * (1 + 1e-12)) & (cost <= max_flops))
+    if candidates is not None and not inside.any():
+        raise InputError("no candidate of the pool fits the limits and the FLOP cap", argument="candidates")
+    n_c, d_c, cost = n_c[inside], d_c[inside], cost[inside]
+    if len(n_c) == 0:
+        raise InputError("no run fits the limits under the FLOP cap: raise max_flops or lower the limits",
+                         argument="max_flops")
+    held = [table]
+    if exclude is not None:
+        held.append(read_runs(exclude, required=("params", "tokens")).frame)
+    known = pd.concat(held, ignore_index=True)
+    info = reduce(_jacobians(spec, theta, known["params"].to_numpy(), known["tokens"].to_numpy()))
+    information = info.T @ info / sigma**2
+    gradient = reduce(_target_gradient(spec, theta, targets))
+    jac_c = reduce(_jacobians(spec, theta, n_c, d_c))
+    chosen, variance_path = _choose(information, gradient, jac_c, cost, count, max_flops, sigma)
+    now = _variance(information, gradient)
+    frame = pd.DataFrame({"params": n_c[chosen], "tokens": d_c[chosen], "flops": cost[chosen],
+                          "target_sd_after": np.sqrt(variance_path)})
+    return Suggestion(frame, float(np.sqrt(now)), float(np.sqrt(variance_path[-1])) if len(chosen) else
+                      float(np.sqrt(now)), float(cost[chosen].sum()), tuple(_describe(t) for t in targets))
+
+
+def _free_columns(spec, record: dict):
+    """Gradients over the fit's free coefficients: fixed ones dropped, tied ones summed into their
+    target's column (a tie is one coefficient)."""
+    fixed, ties = set(record.get("fixed", {})), dict(record.get("ties", {}))
+    names = list(spec.natural_names)
+    keep = [i for i, name in enumerate(names) if name not in fixed and name not in ties]
+
+    def reduce(jacobian):
+        jacobian = np.array(jacobian, dtype=np.float64)
+        for name, target in ties.items():
+            jacobian[:, names.index(target)] += jacobian[:, names.index(name)]
+        return jacobian[:, keep]
+
+    return reduce
+
+
+def _limits(limits: Limits | None, table) -> Limits:
+    limits = limits or Limits()
+    n, d = table["params"].to_numpy(), table["tokens"].to_numpy()
+    ratio = d / n
+    out = Limits(limits.min_params or float(n.min()), limits.max_params or float(n.max() * WIDEN),
+                 limits.min_tokens or float(d.min()), limits.max_tokens or float(d.max() * WIDEN),
+                 limits.min_tokens_per_param or float(ratio.min() / 2),
+                 limits.max_tokens_per_param or float(ratio.max() * 2))
+    for low, high, name in ((out.min_params, out.max_params, "params"), (out.min_tokens, out.max_tokens, "tokens"),
+                            (out.min_tokens_per_param, out.max_tokens_per_param, "tokens_per_param")):
+        if not (0 < low <= high and math.isfinite(high)):
+            raise InputError(f"limits on {name}: need 0 < min <= max, got [{low}, {high}]", argument=f"max_{name}")
+    return out
+
+
+def _describe(target: dict) -> str:
+    if "compute_optimal" in target:
+        return f"log N* at C = {target['compute_optimal']:.3g}"
+    return "log L at " + ", ".join(f"{k}={v:.3g}" for k, v in target.items())
+
+
+def _jacobians(spec, theta: np.ndarray, n: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """[runs, K]: d log L / d theta at each run (forward mode, float64, jitted once per law)."""
+    from .optimize import law_jacobian
+
+    return np.asarray(law_jacobian(spec, theta, np.log(n), np.log(d)))
+
+
+def _target_gradient(spec, theta: np.ndarray, targets: list[dict]) -> np.ndarray:
+    """[T, K] gradients of the targets' log quantities (their variances are averaged)."""
+    from .optimize import optimal_size_gradient
+
+    rows = []
+    for target in targets:
+        if "compute_optimal" in target:
+            rows.append(np.asarray(optimal_size_gradient(spec, theta, target["compute_optimal"])))
+        else:
+            missing = [c for c in ("params", "tokens") if c not in target]
+            extra = sorted(set(target) - {"params", "tokens"})
+            if missing or extra:
+                raise InputError(f"target {target}: give params and tokens (e.g. params=7e10,tokens=1.4e12)",
+                                 argument="targets")
+            if not all(math.isfinite(v) and v > 0 for v in target.values()):
+                raise InputError(f"target {target}: params and tokens must be positive", argument="targets")
+            rows.append(_jacobians(spec, theta, np.array([target["params"]]), np.array([target["tokens"]]))[0])
+    return np.array(rows)
+
+
+def _variance(information: np.ndarray, gradient: np.ndarray) -> float:
+    """Mean over targets of g^T I^-1 g (a pseudo-inverse where I is singular)."""
+    inverse = np.linalg.pinv(information, rcond=1e-13)
+    return float(np.mean(np.einsum("tk,kl,tl->t", gradient, inverse, gradient)))
+
+
+def _choose(information, gradient, jac_c, cost, count, max_flops, sigma):
+    """Greedy choice under the cap, then exchanges; returns (indices, variance after each)."""
+    chosen: list[int] = []
+    current = information.copy()
+    cheapest = float(cost.min())
+    for k in range(count):
+        room = max_flops - cost[chosen].sum() - cheapest * (count - k - 1)
+        allowed = cost <= room * (1 + 1e-12)
+        if not allowed.any():
+            break
+        gain = _gains(current, gradient, jac_c, sigma)
+        gain = np.where(allowed, gain, -np.inf)
+        best = int(np.argmax(gain))
+        chosen.append(best)
+        current = current + np.outer(jac_c[best], jac_c[best]) / sigma**2
+    # Exchanges: swap a chosen run for a candidate while that lowers the final variance.
+    for _ in range(4 * count):
+        improved = False
+        for position in range(len(chosen)):
+            others = chosen[:position] + chosen[position + 1:]
+            base = information + jac_c[others].T @ jac_c[others] / sigma**2
+            room = max_flops - cost[others].sum()
+            gain = np.where(cost <= room * (1 + 1e-12), _gains(base, gradient, jac_c, sigma), -np.inf)
+            best = int(np.argmax(gain))
+            old = _gains(base, gradient, jac_c[[chosen[position]]], sigma)[0]
+            if gain[best] > old * (1 + 1e-9) + 1e-300:
+                chosen[position] = best
+                improved = True
+        if not improved:
+            break
+    path, current = [], information.copy()
+    for index in chosen:
+        current = current + np.outer(jac_c[index], jac_c[index]) / sigma**2
+        path.append(_variance(current, gradient))
+    return np.array(chosen, dtype=int), np.array(path)
+
+
+def _gains(information, gradient, jac_c, sigma) -> np.ndarray:
+    """Mean variance reduction of the targets from adding each candidate (Sherman-Morrison)."""
+    inverse = np.linalg.pinv(information, rcond=1e-13)
+    projected = jac_c @ inverse  # [C, K]
+    leverage = np.einsum("ck,ck->c", projected, jac_c)
+    cross = projected @ gradient.T  # [C, T]
+    return np.mean(cross**2, axis=1) / (sigma**2 + leverage)
