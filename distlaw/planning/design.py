@@ -14,6 +14,8 @@ so every candidate is scored at once. Runs are chosen greedily, each time the on
 the variance most while the remaining FLOP cap still leaves room for the runs still to choose
 (the cheapest candidate each), then the set is improved by exchanges: a chosen run is swapped
 for a candidate whenever that lowers the final variance within the cap, until no swap does.
+This search runs under several per-run FLOP ceilings (the cap split evenly, and a quarter to
+``count`` times that) and the best result is kept.
 Candidates are a log grid over the box of allowed runs (``limits``), or a pool given by the
 user with a ``cost`` column (runs that can actually be trained). Runs already scheduled
 (``exclude``) count as in hand.
@@ -257,6 +259,27 @@ def _variance(information: np.ndarray, gradient: np.ndarray) -> float:
 
 
 def _choose(information, gradient, jac_c, cost, count, max_flops, sigma):
+    """The best of several greedy-and-exchange searches, each with another per-run FLOP ceiling
+    (the cap split evenly, and 1/4 to ``count`` times that): one greedy pass spends the cap on a
+    first large run and then has only crumbs, and single exchanges cannot rebalance a budget;
+    starting from ceilings finds the even and the uneven splits alike. Returns (indices,
+    variance after each)."""
+    best = None
+    for share in (0.25, 0.5, 1.0, 2.0, 4.0, float(count)):
+        ceiling = max_flops / count * share
+        usable = cost <= ceiling * (1 + 1e-12)
+        if not usable.any():
+            continue
+        index = np.flatnonzero(usable)
+        chosen, path = _greedy_exchange(information, gradient, jac_c[index], cost[index], count, max_flops, sigma)
+        if len(path) and (best is None or path[-1] < best[1][-1]):
+            best = (index[chosen], path)
+    if best is None:
+        return np.zeros(0, dtype=int), np.zeros(0)
+    return best
+
+
+def _greedy_exchange(information, gradient, jac_c, cost, count, max_flops, sigma):
     """Greedy choice under the cap, then exchanges; returns (indices, variance after each)."""
     chosen: list[int] = []
     current = information.copy()

@@ -1,0 +1,153 @@
+"""Suggested runs against other designs at the same FLOP cap: which new runs pin the target down?
+
+    python benchmarks/suggest_vs_designs.py [--draws 30] [--quick]
+
+The Chinchilla case of issue 21: Epoch's law with 1% log-normal noise, 60 small isoFLOP runs
+(budgets 6e17 to 6e19 FLOPs), and 6 new runs under 2e21 FLOPs in total, for the loss of 70B
+parameters on 1.4T tokens. Designs, all within the cap and within distlaw's default per-run
+limits (the table's range of params and tokens, the top widened 4x, tokens per parameter widened
+2x either way):
+
+- suggested: ``distlaw suggest`` (greedy linearized-variance design with exchanges);
+- random: 6 runs drawn uniformly (in logs) from the allowed grid, redrawn until within the cap;
+- cheapest: the 6 cheapest allowed runs;
+- isoFLOP profile: one more profile of 6 runs at 2e21 / 6 FLOPs each, sizes spanning a decade
+  either side of the law's compute-optimal size at that budget (clipped to the limits);
+- D-optimal: greedy maximization of det(J^T J) over the allowed grid, within the cap.
+
+For each: the target's linearized standard deviation (log loss) at the fitted law, and over
+``--draws`` noise draws of the new runs, the refitted law's error at the target (log of
+predicted over true loss): its root mean square, side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from distlaw import ScalingLaw
+from distlaw.laws import EPOCH_CHINCHILLA as C
+from distlaw.planning.design import GRID_POINTS, Limits, _jacobians, suggest
+
+TARGET = (7e10, 1.4e12)
+CAP = 2e21
+COUNT = 6
+NOISE = 0.01
+
+
+def truth(n, d):
+    return C["E"] + C["A"] / np.asarray(n) ** C["alpha"] + C["B"] / np.asarray(d) ** C["beta"]
+
+
+def small_table(seed: int = 0) -> pd.DataFrame:
+    """60 isoFLOP runs at 10 budgets from 6e17 to 6e19 FLOPs (6 sizes each, 3 to 3,000 tokens per param)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in np.geomspace(6e17, 6e19, 10):
+        n = np.geomspace(math.sqrt(c / 6 / 3000), math.sqrt(c / 6 / 3), 6)
+        rows += [(size, c / (6 * size)) for size in n]
+    n, d = np.array(rows).T
+    return pd.DataFrame({"params": n, "tokens": d, "loss": truth(n, d) * np.exp(NOISE * rng.standard_normal(len(n)))})
+
+
+def allowed_grid(table):
+    """The grid ``suggest`` chooses from, with its default limits."""
+    ratio = table["tokens"] / table["params"]
+    n = np.geomspace(table["params"].min(), 4 * table["params"].max(), GRID_POINTS)
+    d = np.geomspace(table["tokens"].min(), 4 * table["tokens"].max(), GRID_POINTS)
+    n, d = (a.ravel() for a in np.meshgrid(n, d, indexing="ij"))
+    keep = (d / n >= ratio.min() / 2) & (d / n <= ratio.max() * 2) & (6 * n * d <= CAP)
+    return n[keep], d[keep]
+
+
+def linearized_sd(fit, spec, table, n_new, d_new) -> float:
+    theta = np.asarray(spec.from_natural(fit.params))
+    n = np.concatenate([table["params"], n_new])
+    d = np.concatenate([table["tokens"], d_new])
+    j = _jacobians(spec, theta, n, d)
+    g = _jacobians(spec, theta, np.array([TARGET[0]]), np.array([TARGET[1]]))[0]
+    sigma = fit.record["residual_scale"]
+    return float(math.sqrt(g @ np.linalg.solve(j.T @ j / sigma**2, g)))
+
+
+def designs(fit, spec, table, seed: int = 0) -> dict:
+    n, d = allowed_grid(table)
+    cost = 6 * n * d
+    out = {}
+    suggested = suggest(fit, table, [f"params={TARGET[0]},tokens={TARGET[1]}"], COUNT, CAP)
+    out["suggested"] = (suggested.runs["params"].to_numpy(), suggested.runs["tokens"].to_numpy())
+    rng = np.random.default_rng(seed)
+    while True:
+        pick = rng.choice(len(n), COUNT, replace=False)
+        if cost[pick].sum() <= CAP:
+            break
+    out["random"] = (n[pick], d[pick])
+    cheapest = np.argsort(cost)[:COUNT]
+    out["cheapest"] = (n[cheapest], d[cheapest])
+    budget = CAP / COUNT
+    from distlaw.laws.compute import Architecture
+    from distlaw.planning.optimize import compute_optimal
+
+    best = compute_optimal(spec, spec.from_natural(fit.params), np.array([budget]), Architecture(six_nd=True))
+    sizes = float(best.params[0]) * np.geomspace(0.1, 10, COUNT)
+    ratio = table["tokens"] / table["params"]
+    sizes = np.clip(sizes, math.sqrt(budget / 6 / (ratio.max() * 2)), math.sqrt(budget / 6 / (ratio.min() / 2)))
+    out["isoFLOP profile"] = (sizes, budget / (6 * sizes))
+    # D-optimal: greedy log det of the information matrix, within the cap.
+    theta = np.asarray(spec.from_natural(fit.params))
+    information = _jacobians(spec, theta, table["params"].to_numpy(), table["tokens"].to_numpy())
+    information = information.T @ information
+    jac = _jacobians(spec, theta, n, d)
+    chosen = []
+    for k in range(COUNT):
+        room = CAP - cost[chosen].sum() - cost.min() * (COUNT - k - 1)
+        inverse = np.linalg.inv(information)
+        gain = np.where(cost <= room, np.log1p(np.einsum("ck,kl,cl->c", jac, inverse, jac)), -np.inf)
+        best_index = int(np.argmax(gain))
+        chosen.append(best_index)
+        information = information + np.outer(jac[best_index], jac[best_index])
+    out["D-optimal"] = (n[chosen], d[chosen])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--draws", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="3 draws (a smoke test)")
+    args = parser.parse_args()
+    draws = 3 if args.quick else args.draws
+    from distlaw.laws import LAWS
+
+    spec = LAWS["chinchilla"]
+    table = small_table()
+    law = ScalingLaw("chinchilla", huber_delta=1e-3, starts=256)
+    fit = law.fit(table)
+    print(f"Chinchilla case, {time.strftime('%Y-%m-%d')}: 60 isoFLOP runs (6e17-6e19 FLOPs), Epoch's law, "
+          f"{NOISE:.0%} noise; {COUNT} new runs under {CAP:.0e} FLOPs; target loss at N={TARGET[0]:.0e}, "
+          f"D={TARGET[1]:.1e}; {draws} noise draws of the new runs, each design refitted")
+    true_log = math.log(float(truth(*TARGET)))
+    rows = []
+    for name, (n_new, d_new) in designs(fit, spec, table).items():
+        sd = linearized_sd(fit, spec, table, n_new, d_new)
+        errors = []
+        for draw in range(draws):
+            rng = np.random.default_rng(1000 + draw)
+            new = pd.DataFrame({"params": n_new, "tokens": d_new,
+                                "loss": truth(n_new, d_new) * np.exp(NOISE * rng.standard_normal(len(n_new)))})
+            refit = law.fit(pd.concat([table, new], ignore_index=True))
+            errors.append(math.log(float(refit.predict((np.array([TARGET[0]]), np.array([TARGET[1]])))[0])) - true_log)
+        rows.append((name, sd, float(np.sqrt(np.mean(np.square(errors)))), float((6 * n_new * d_new).sum())))
+    base_sd = next(sd for name, sd, *_ in rows if name == "isoFLOP profile")
+    print(f"{'design':<18}{'linearized sd':>15}{'vs isoFLOP':>12}{'refit RMS error':>17}{'FLOPs':>11}")
+    for name, sd, rms, flops in rows:
+        print(f"{name:<18}{sd:>15.5f}{sd / base_sd:>11.2f}x{rms:>17.5f}{flops:>11.3g}")
+    before = linearized_sd(fit, spec, table, np.array([]), np.array([]))
+    print(f"(no new runs: linearized sd {before:.5f})")
+
+
+if __name__ == "__main__":
+    main()
