@@ -4,6 +4,7 @@ Modules:
   optimize  the batched solvers (jitted, vmapped): supervised optimum, distillation allocation
             in the four scenarios, existing teachers, capacity-gap curve, crossover budgets
   plans     ``plan()`` / ``plan_records()``: validated arguments in, one row per problem out
+  design    ``suggest()``: which runs to train next, by the linearized variance of a target
 
 May import: :mod:`distlaw.errors`, :mod:`distlaw.laws`, :mod:`distlaw.io`, :mod:`distlaw.fitting`.
 """
