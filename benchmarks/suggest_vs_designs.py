@@ -68,8 +68,8 @@ def linearized_sd(fit, spec, table, n_new, d_new) -> float:
     theta = np.asarray(spec.from_natural(fit.params))
     n = np.concatenate([table["params"], n_new])
     d = np.concatenate([table["tokens"], d_new])
-    j = _jacobians(spec, theta, n, d)
-    g = _jacobians(spec, theta, np.array([TARGET[0]]), np.array([TARGET[1]]))[0]
+    j = _jacobians(spec, theta, {"params": n, "tokens": d})
+    g = _jacobians(spec, theta, {"params": np.array([TARGET[0]]), "tokens": np.array([TARGET[1]])})[0]
     sigma = fit.record["residual_scale"]
     return float(math.sqrt(g @ np.linalg.solve(j.T @ j / sigma**2, g)))
 
@@ -99,9 +99,9 @@ def designs(fit, spec, table, seed: int = 0) -> dict:
     out["isoFLOP profile"] = (sizes, budget / (6 * sizes))
     # D-optimal: greedy log det of the information matrix, within the cap.
     theta = np.asarray(spec.from_natural(fit.params))
-    information = _jacobians(spec, theta, table["params"].to_numpy(), table["tokens"].to_numpy())
+    information = _jacobians(spec, theta, {"params": table["params"].to_numpy(), "tokens": table["tokens"].to_numpy()})
     information = information.T @ information
-    jac = _jacobians(spec, theta, n, d)
+    jac = _jacobians(spec, theta, {"params": n, "tokens": d})
     chosen = []
     for k in range(COUNT):
         room = CAP - cost[chosen].sum() - cost.min() * (COUNT - k - 1)

@@ -103,7 +103,7 @@ def main() -> None:
     for name, (n_new, d_new, seconds) in designs.items():
         n = np.concatenate([table["params"], n_new])
         d = np.concatenate([table["tokens"], d_new])
-        j = _jacobians(spec, theta, n, d)
+        j = _jacobians(spec, theta, {"params": n, "tokens": d})
         sd = math.sqrt(g @ np.linalg.solve(j.T @ j / sigma**2, g))
         errors = []
         for draw in range(args.draws):

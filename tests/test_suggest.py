@@ -125,4 +125,23 @@ def test_suggest_from_the_cli(case, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "distlaw", "suggest", "fit.json", "--runs", "runs.csv", "--target",
                           "params=7e10", "--count", "6", "--max-flops", "2e21", "-o", "next.csv"],
                          cwd=tmp_path, capture_output=True, text=True)
-    assert bad.returncode == 2 and "give params and tokens" in bad.stderr
+    assert bad.returncode == 2 and "give params, tokens as positive numbers" in bad.stderr, bad.stderr
+
+
+def test_a_distillation_fit_gets_student_runs_with_the_teachers_in_hand(tmp_path):
+    """Distillation: candidates are student sizes and tokens with the table's teachers; the cost
+    adds the teacher's logits (2 N_T D_S); the cap holds and the target's variance falls."""
+    from distlaw.laws.synthetic import distillation_table
+
+    table = distillation_table(240, seed=5)
+    fit = ScalingLaw("distillation", supervised="paper", starts=256).fit(table)
+    result = suggest(fit, table, ["student_params=3e9,student_tokens=6e10,teacher_loss=2.2"], 4, 5e20)
+    runs = result.runs
+    assert set(runs["teacher_loss"]) <= set(table["teacher_loss"])
+    teacher = table.drop_duplicates("teacher_loss").set_index("teacher_loss")["teacher_params"]
+    expected = 6 * runs["student_params"] * runs["student_tokens"] + 2 * teacher[runs["teacher_loss"]].to_numpy() \
+        * runs["student_tokens"]
+    np.testing.assert_allclose(runs["flops"], expected, rtol=1e-12)
+    assert runs["flops"].sum() <= 5e20 and result.target_sd_after < result.target_sd_now
+    with pytest.raises(Exception, match="compute-optimal targets are for laws of params and tokens"):
+        suggest(fit, table, ["compute-optimal:1e23"], 2, 5e20)

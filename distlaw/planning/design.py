@@ -36,6 +36,7 @@ import numpy as np
 from ..errors import FitFileError, InputError
 
 GRID_POINTS = 64  # per axis of the candidate grid (log-spaced): 4,096 candidates before the limits
+DISTILLATION_GRID_POINTS = 32  # per student axis, times the teachers in hand
 WIDEN = 4.0  # default limits: the table's range of params and tokens, the top end widened 4x
 Z90 = 1.6448536269514722  # the 90% two-sided normal quantile, for interval widths
 
@@ -136,9 +137,10 @@ def suggest(
 
     result = fit if isinstance(fit, FitResult) else FitResult.load(fit)
     spec = user.resolve(result.record["law"])
-    if spec.input_columns != ("params", "tokens"):
+    distill = spec.needs_supervised
+    if not distill and spec.input_columns != ("params", "tokens"):
         raise FitFileError(f"suggest: the {result.record['law']} law reads {', '.join(spec.input_columns)}; "
-                           "suggestions are for laws of params and tokens")
+                           "suggestions are for laws of params and tokens, and distillation fits")
     if not (isinstance(count, int) and count >= 1):
         raise InputError(f"count must be a whole number >= 1, got {count!r}", argument="count")
     if not (isinstance(max_flops, (int, float)) and math.isfinite(max_flops) and max_flops > 0):
@@ -146,46 +148,78 @@ def suggest(
     sigma = result.record.get("residual_scale")
     if not sigma:
         raise FitFileError("suggest: the fit has no residual_scale (refit with this distlaw)")
-    table = read_runs(runs, required=("params", "tokens"), column_map=column_map, where=where).frame
+    size, tokens = ("student_params", "student_tokens") if distill else ("params", "tokens")
+    table = read_runs(runs, required=spec.input_columns, optional=("teacher_params",) if distill else (),
+                      column_map=column_map, where=where).frame
     targets = [parse_target(t) if isinstance(t, str) else dict(t) for t in targets]
     if not targets:
         raise InputError("give at least one target", argument="targets")
     theta = np.asarray(spec.from_natural(result.params), dtype=np.float64)
+    supervised = (np.asarray(LAWS_SUPERVISED().from_natural(result.record["supervised"]), dtype=np.float64)
+                  if distill else None)
     reduce = _free_columns(spec, result.record)
-    limits = _limits(limits, table)
+    limits = _limits(limits, table.rename(columns={size: "params", tokens: "tokens"}))
     if candidates is not None:
-        pool = read_runs(candidates, required=("params", "tokens"), keep=()).frame
-        n_c, d_c = pool["params"].to_numpy(), pool["tokens"].to_numpy()
-        cost = (pool["cost"].to_numpy(dtype=np.float64) if "cost" in pool.columns else 6.0 * n_c * d_c)
+        pool = read_runs(candidates, required=spec.input_columns, keep=()).frame
+        grid = {c: pool[c].to_numpy(dtype=np.float64) for c in spec.input_columns}
+        cost = (pool["cost"].to_numpy(dtype=np.float64) if "cost" in pool.columns
+                else _flops(grid, size, tokens, pool.get("teacher_params")))
     else:
-        axis_n = np.geomspace(limits.min_params, limits.max_params, GRID_POINTS)
-        axis_d = np.geomspace(limits.min_tokens, limits.max_tokens, GRID_POINTS)
-        n_c, d_c = (a.ravel() for a in np.meshgrid(axis_n, axis_d, indexing="ij"))
-        cost = 6.0 * n_c * d_c
+        points = DISTILLATION_GRID_POINTS if distill else GRID_POINTS
+        axes = [np.geomspace(limits.min_params, limits.max_params, points),
+                np.geomspace(limits.min_tokens, limits.max_tokens, points)]
+        if distill:  # the teachers in hand: every distinct teacher loss (and its size, for its logits)
+            teachers = table.drop_duplicates("teacher_loss")
+            axes.append(np.arange(len(teachers)))
+        mesh = [a.ravel() for a in np.meshgrid(*axes, indexing="ij")]
+        grid = {size: mesh[0], tokens: mesh[1]}
+        teacher_params = None
+        if distill:
+            grid["teacher_loss"] = teachers["teacher_loss"].to_numpy()[mesh[2]]
+            if "teacher_params" in teachers.columns:
+                teacher_params = teachers["teacher_params"].to_numpy()[mesh[2]]
+        cost = _flops(grid, size, tokens, teacher_params)
+    n_c, d_c = grid[size], grid[tokens]
     inside = ((n_c >= limits.min_params * (1 - 1e-12)) & (n_c <= limits.max_params * (1 + 1e-12))
               & (d_c >= limits.min_tokens * (1 - 1e-12)) & (d_c <= limits.max_tokens * (1 + 1e-12))
               & (d_c / n_c >= limits.min_tokens_per_param * (1 - 1e-12))
               & (d_c / n_c <= limits.max_tokens_per_param * (1 + 1e-12)) & (cost <= max_flops))
     if candidates is not None and not inside.any():
         raise InputError("no candidate of the pool fits the limits and the FLOP cap", argument="candidates")
-    n_c, d_c, cost = n_c[inside], d_c[inside], cost[inside]
-    if len(n_c) == 0:
+    grid, cost = {c: v[inside] for c, v in grid.items()}, cost[inside]
+    if len(cost) == 0:
         raise InputError("no run fits the limits under the FLOP cap: raise max_flops or lower the limits",
                          argument="max_flops")
     held = [table]
     if exclude is not None:
-        held.append(read_runs(exclude, required=("params", "tokens")).frame)
+        held.append(read_runs(exclude, required=spec.input_columns).frame)
     known = pd.concat(held, ignore_index=True)
-    info = reduce(_jacobians(spec, theta, known["params"].to_numpy(), known["tokens"].to_numpy()))
+    info = reduce(_jacobians(spec, theta, {c: known[c].to_numpy() for c in spec.input_columns}, supervised))
     information = info.T @ info / sigma**2
-    gradient = reduce(_target_gradient(spec, theta, targets))
-    jac_c = reduce(_jacobians(spec, theta, n_c, d_c))
+    gradient = reduce(_target_gradient(spec, theta, targets, supervised))
+    jac_c = reduce(_jacobians(spec, theta, grid, supervised))
     chosen, variance_path = _choose(information, gradient, jac_c, cost, count, max_flops, sigma)
     now = _variance(information, gradient)
-    frame = pd.DataFrame({"params": n_c[chosen], "tokens": d_c[chosen], "flops": cost[chosen],
+    frame = pd.DataFrame({**{c: v[chosen] for c, v in grid.items()}, "flops": cost[chosen],
                           "target_sd_after": np.sqrt(variance_path)})
     return Suggestion(frame, float(np.sqrt(now)), float(np.sqrt(variance_path[-1])) if len(chosen) else
                       float(np.sqrt(now)), float(cost[chosen].sum()), tuple(_describe(t) for t in targets))
+
+
+def LAWS_SUPERVISED():  # noqa: N802 -- the supervised law's spec, imported where JAX is already in use
+    from ..laws.catalog import SUPERVISED_LAW
+    from ..laws.registry import LAWS
+
+    return LAWS[SUPERVISED_LAW]
+
+
+def _flops(grid: dict, size: str, tokens: str, teacher_params) -> np.ndarray:
+    """Training FLOPs 6 N D; a distillation run also pays its teacher's logits, 2 N_T D_S, where
+    the teacher's size is known."""
+    flops = 6.0 * grid[size] * grid[tokens]
+    if teacher_params is not None:
+        flops = flops + 2.0 * np.nan_to_num(np.asarray(teacher_params, dtype=np.float64)) * grid[tokens]
+    return flops
 
 
 def _free_columns(spec, record: dict):
@@ -225,30 +259,34 @@ def _describe(target: dict) -> str:
     return "log L at " + ", ".join(f"{k}={v:.3g}" for k, v in target.items())
 
 
-def _jacobians(spec, theta: np.ndarray, n: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """[runs, K]: d log L / d theta at each run (forward mode, float64, jitted once per law)."""
+def _jacobians(spec, theta: np.ndarray, columns: dict, supervised=None) -> np.ndarray:
+    """[runs, K]: d log L / d theta at each run (forward mode, float64, jitted once per law); a
+    distillation law's Ltilde_S comes from the fit's ``supervised`` law (held fixed)."""
     from .optimize import law_jacobian
 
-    return np.asarray(law_jacobian(spec, theta, np.log(n), np.log(d)))
+    log_inputs = [np.log(np.asarray(columns[c], dtype=np.float64)) for c in spec.input_columns]
+    return np.asarray(law_jacobian(spec, theta, *log_inputs, supervised=supervised))
 
 
-def _target_gradient(spec, theta: np.ndarray, targets: list[dict]) -> np.ndarray:
+def _target_gradient(spec, theta: np.ndarray, targets: list[dict], supervised=None) -> np.ndarray:
     """[T, K] gradients of the targets' log quantities (their variances are averaged)."""
     from .optimize import optimal_size_gradient
 
     rows = []
     for target in targets:
         if "compute_optimal" in target:
+            if spec.needs_supervised:
+                raise InputError("compute-optimal targets are for laws of params and tokens; give a distillation "
+                                 "target as student_params=..,student_tokens=..,teacher_loss=..", argument="targets")
             rows.append(np.asarray(optimal_size_gradient(spec, theta, target["compute_optimal"])))
-        else:
-            missing = [c for c in ("params", "tokens") if c not in target]
-            extra = sorted(set(target) - {"params", "tokens"})
-            if missing or extra:
-                raise InputError(f"target {target}: give params and tokens (e.g. params=7e10,tokens=1.4e12)",
-                                 argument="targets")
-            if not all(math.isfinite(v) and v > 0 for v in target.values()):
-                raise InputError(f"target {target}: params and tokens must be positive", argument="targets")
-            rows.append(_jacobians(spec, theta, np.array([target["params"]]), np.array([target["tokens"]]))[0])
+            continue
+        needed = set(spec.input_columns)
+        if set(target) != needed or not all(math.isfinite(v) and v > 0 for v in target.values()):
+            example = ("student_params=1e9,student_tokens=2e10,teacher_loss=2.3" if spec.needs_supervised
+                       else "params=7e10,tokens=1.4e12")
+            raise InputError(f"target {target}: give {', '.join(spec.input_columns)} as positive numbers "
+                             f"(e.g. {example})", argument="targets")
+        rows.append(_jacobians(spec, theta, {c: np.array([target[c]]) for c in spec.input_columns}, supervised)[0])
     return np.array(rows)
 
 

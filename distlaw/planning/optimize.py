@@ -209,16 +209,21 @@ def _compute_optimal(log_loss, params, arch, budgets):
 
 
 @float64
-def law_jacobian(spec, theta, log_n, log_d):
-    """[runs, K]: d log L / d theta of a law of params and tokens at every (log N, log D), theta
-    its optimizer-form coefficients as one vector (experimental design)."""
-    return _law_jacobian(spec.log_loss, spec.params_type, jnp.asarray(theta), jnp.asarray(log_n),
-                         jnp.asarray(log_d))
+def law_jacobian(spec, theta, *log_inputs, supervised=None):
+    """[runs, K]: d log L / d theta at every run (experimental design), theta the law's
+    optimizer-form coefficients as one vector, ``log_inputs`` the logs of its input columns; a
+    distillation law's log Ltilde_S is computed from ``supervised`` (a vector of the supervised
+    law's coefficients, held fixed)."""
+    log_inputs = [jnp.asarray(x) for x in log_inputs]
+    if spec.needs_supervised:
+        log_inputs.append(supervised_log_loss(SupervisedParams(*jnp.asarray(supervised)), log_inputs[0],
+                                              log_inputs[1]))
+    return _law_jacobian(spec.log_loss, spec.params_type, jnp.asarray(theta), *log_inputs)
 
 
 @partial(jax.jit, static_argnames=("log_loss", "params_type"))
-def _law_jacobian(log_loss, params_type, theta, log_n, log_d):
-    return jax.jacfwd(lambda t: log_loss(params_type(*t), log_n, log_d))(theta)
+def _law_jacobian(log_loss, params_type, theta, *log_inputs):
+    return jax.jacfwd(lambda t: log_loss(params_type(*t), *log_inputs))(theta)
 
 
 @float64
