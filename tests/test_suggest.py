@@ -145,3 +145,12 @@ def test_a_distillation_fit_gets_student_runs_with_the_teachers_in_hand(tmp_path
     assert runs["flops"].sum() <= 5e20 and result.target_sd_after < result.target_sd_now
     with pytest.raises(Exception, match="compute-optimal targets are for laws of params and tokens"):
         suggest(fit, table, ["compute-optimal:1e23"], 2, 5e20)
+
+
+def test_targets_from_a_csv_are_the_same_as_given_one_by_one(case, tmp_path):
+    fit, table = case
+    points = pd.DataFrame({"params": [7e10, 3e10], "tokens": [1.4e12, 6e11]})
+    points.to_csv(tmp_path / "targets.csv", index=False)
+    by_file = suggest(fit, table, [str(tmp_path / "targets.csv")], 3, 2e21)
+    by_hand = suggest(fit, table, ["params=7e10,tokens=1.4e12", "params=3e10,tokens=6e11"], 3, 2e21)
+    assert by_file.target_sd_now == by_hand.target_sd_now and by_file.runs.equals(by_hand.runs)

@@ -228,9 +228,9 @@ def _add_suggest(sub, commands) -> None:
                                              "prediction under a FLOP cap")
     suggest.add_argument("fit", metavar="FIT.json", help="a fit of a law of params and tokens")
     suggest.add_argument("--runs", nargs="+", required=True, metavar="RUNS", help="the run tables in hand")
-    suggest.add_argument("--target", action="append", required=True, metavar="params=N,tokens=D|compute-optimal:C",
-                         help="what to pin down: the loss at a point (repeat for a region: their average "
-                              "variance) or the compute-optimal size at budget C")
+    suggest.add_argument("--target", action="append", required=True, metavar="params=N,tokens=D|compute-optimal:C|FILE.csv",
+                         help="what to pin down: the loss at a point (repeat, or a CSV of points, for a region: "
+                              "their average variance) or the compute-optimal size at budget C")
     suggest.add_argument("--count", type=int, required=True, help="runs to suggest")
     suggest.add_argument("--max-flops", type=float, required=True, help="total FLOPs of the suggested runs (6ND)")
     for name in ("min-params", "max-params", "min-tokens", "max-tokens", "min-tokens-per-param",

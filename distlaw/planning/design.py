@@ -120,7 +120,8 @@ def suggest(
         params and tokens.
       runs: the run tables in hand (those the fit was made from, or more).
       targets: target dicts or strings (:func:`parse_target`): points ``{"params", "tokens"}``
-        (several: their average variance) or ``{"compute_optimal": budget}`` (log N*).
+        (several: their average variance) or ``{"compute_optimal": budget}`` (log N*), or a CSV
+        path of points (a region), one per row.
       count: runs to suggest.
       max_flops: total FLOPs of the suggested runs (6ND each, or a pool's ``cost``).
       limits: per-run limits (default: the table's range, the top widened 4x).
@@ -151,7 +152,7 @@ def suggest(
     size, tokens = ("student_params", "student_tokens") if distill else ("params", "tokens")
     table = read_runs(runs, required=spec.input_columns, optional=("teacher_params",) if distill else (),
                       column_map=column_map, where=where).frame
-    targets = [parse_target(t) if isinstance(t, str) else dict(t) for t in targets]
+    targets = [item for t in targets for item in _expand_target(t, spec.input_columns)]
     if not targets:
         raise InputError("give at least one target", argument="targets")
     theta = np.asarray(spec.from_natural(result.params), dtype=np.float64)
@@ -204,6 +205,26 @@ def suggest(
                           "target_sd_after": np.sqrt(variance_path)})
     return Suggestion(frame, float(np.sqrt(now)), float(np.sqrt(variance_path[-1])) if len(chosen) else
                       float(np.sqrt(now)), float(cost[chosen].sum()), tuple(_describe(t) for t in targets))
+
+
+def _expand_target(target, columns) -> list[dict]:
+    """A target string, a dict, or a CSV path of targets (one per row, the law's input columns)."""
+    from pathlib import Path
+
+    if isinstance(target, dict):
+        return [dict(target)]
+    if isinstance(target, str) and target.lower().endswith(".csv"):
+        import pandas as pd
+
+        if not Path(target).is_file():
+            raise InputError(f"{target}: no such targets file", argument="targets")
+        frame = pd.read_csv(target)
+        missing = [c for c in columns if c not in frame.columns]
+        if missing or frame.empty:
+            raise InputError(f"{target}: a targets file needs the columns {', '.join(columns)} and a row",
+                             argument="targets")
+        return [{c: float(row[c]) for c in columns} for _, row in frame.iterrows()]
+    return [parse_target(str(target))]
 
 
 def LAWS_SUPERVISED():  # noqa: N802 -- the supervised law's spec, imported where JAX is already in use
