@@ -18,6 +18,11 @@ limits (the table's range of params and tokens, the top widened 4x, tokens per p
 For each: the target's linearized standard deviation (log loss) at the fitted law, and over
 ``--draws`` noise draws of the new runs, the refitted law's error at the target (log of
 predicted over true loss): its root mean square, side by side.
+
+The distillation case (``--case distillation``, or both): the paper's law, 240 runs of its
+protocols, 6 new student runs under 1e21 FLOPs with the teachers in hand, for the loss of a
+7.75B student on 155B tokens from the best teacher; the designs as above, the isoFLOP one a
+student isoFLOP profile with that teacher (``--distillation-draws`` refits each).
 """
 
 from __future__ import annotations
@@ -114,12 +119,124 @@ def designs(fit, spec, table, seed: int = 0) -> dict:
     return out
 
 
+DIST_TARGET = {"student_params": 7.75e9, "student_tokens": 1.55e11}  # 20 tokens per parameter
+DIST_CAP = 1e21
+DIST_NOISE = 0.003
+
+
+def distillation_case(draws: int) -> None:
+    """The paper's distillation law: 240 runs of the paper's protocols (noise 0.3%), supervised law
+    fixed at Table 6; 6 new student runs under 1e21 FLOPs (6 N_S D_S + the teacher's logits
+    2 N_T D_S) for the loss of a 7.75B student on 155B tokens from the table's best teacher."""
+    from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED, predict_loss
+    from distlaw.laws.synthetic import distillation_table
+    from distlaw.planning.design import _flops
+
+    spec, sup = LAWS["distillation"], LAWS["supervised"]
+    table = distillation_table(240, noise=DIST_NOISE, seed=1)
+    law = ScalingLaw("distillation", supervised="paper", huber_delta=1e-4)
+    fit = law.fit(table)
+    teachers = table.drop_duplicates("teacher_loss").sort_values("teacher_loss")
+    best_teacher = teachers.iloc[0]
+    target = {**DIST_TARGET, "teacher_loss": float(best_teacher["teacher_loss"])}
+    target_text = ",".join(f"{k}={v}" for k, v in target.items())
+    sup_params = sup.from_natural(PAPER_SUPERVISED)
+    dist_params = spec.from_natural(PAPER_DISTILLATION)
+
+    def true_loss(n, d, l_t):
+        return np.asarray(predict_loss(spec, dist_params, n, d, l_t, supervised=sup_params))
+
+    theta = np.asarray(spec.from_natural(fit.params))
+    sup_vector = np.asarray(sup_params)
+    sigma = fit.record["residual_scale"]
+
+    def jac(columns):
+        return _jacobians(spec, theta, columns, sup_vector)
+
+    def sd(new: dict) -> float:
+        columns = {c: np.concatenate([table[c].to_numpy(), new[c]]) for c in spec.input_columns}
+        j = jac(columns)
+        g = jac({c: np.array([target[c]]) for c in spec.input_columns})[0]
+        return float(math.sqrt(g @ np.linalg.pinv(j.T @ j / sigma**2, rcond=1e-13) @ g))
+
+    suggested = suggest(fit, table, [target_text], COUNT, DIST_CAP)
+    designs = {"suggested": {c: suggested.runs[c].to_numpy() for c in spec.input_columns}}
+    # The grid suggest chooses from (its default limits), for the other designs.
+    ratio = table["student_tokens"] / table["student_params"]
+    axis_n = np.geomspace(table["student_params"].min(), 4 * table["student_params"].max(), 32)
+    axis_d = np.geomspace(table["student_tokens"].min(), 4 * table["student_tokens"].max(), 32)
+    mesh = np.meshgrid(axis_n, axis_d, np.arange(len(teachers)), indexing="ij")
+    grid = {"student_params": mesh[0].ravel(), "student_tokens": mesh[1].ravel(),
+            "teacher_loss": teachers["teacher_loss"].to_numpy()[mesh[2].ravel()]}
+    cost = _flops(grid, "student_params", "student_tokens", teachers["teacher_params"].to_numpy()[mesh[2].ravel()])
+    keep = ((grid["student_tokens"] / grid["student_params"] >= ratio.min() / 2)
+            & (grid["student_tokens"] / grid["student_params"] <= ratio.max() * 2) & (cost <= DIST_CAP))
+    grid, cost = {c: v[keep] for c, v in grid.items()}, cost[keep]
+    rng = np.random.default_rng(0)
+    while True:
+        pick = rng.choice(len(cost), COUNT, replace=False)
+        if cost[pick].sum() <= DIST_CAP:
+            break
+    designs["random"] = {c: v[pick] for c, v in grid.items()}
+    cheapest = np.argsort(cost)[:COUNT]
+    designs["cheapest"] = {c: v[cheapest] for c, v in grid.items()}
+    # A student isoFLOP profile with the best teacher: 6 sizes at a sixth of the cap each.
+    n_t = float(best_teacher["teacher_params"])
+    sizes = np.geomspace(table["student_params"].min(), 4 * table["student_params"].max(), COUNT)
+    tokens = (DIST_CAP / COUNT) / (6 * sizes + 2 * n_t)
+    designs["student isoFLOP profile"] = {"student_params": sizes, "student_tokens": tokens,
+                                          "teacher_loss": np.full(COUNT, best_teacher["teacher_loss"])}
+    information = jac({c: table[c].to_numpy() for c in spec.input_columns})
+    information = information.T @ information
+    j_grid = jac(grid)
+    chosen = []
+    for k in range(COUNT):
+        room = DIST_CAP - cost[chosen].sum() - cost.min() * (COUNT - k - 1)
+        inverse = np.linalg.pinv(information, rcond=1e-13)
+        gain = np.where(cost <= room, np.log1p(np.einsum("ck,kl,cl->c", j_grid, inverse, j_grid)), -np.inf)
+        best_index = int(np.argmax(gain))
+        chosen.append(best_index)
+        information = information + np.outer(j_grid[best_index], j_grid[best_index])
+    designs["D-optimal"] = {c: v[chosen] for c, v in grid.items()}
+    print(f"\nDistillation case: 240 runs of the paper's protocols (noise {DIST_NOISE:.1%}), the paper's "
+          f"supervised law; {COUNT} new student runs under {DIST_CAP:.0e} FLOPs (logits included); target "
+          f"L_S at N_S={target['student_params']:.3g}, D_S={target['student_tokens']:.3g}, "
+          f"L_T={target['teacher_loss']:.4f}; {draws} noise draws, each design refitted")
+    true_log = math.log(float(true_loss(*(np.array([target[c]]) for c in spec.input_columns))[0]))
+    rows = []
+    for name, new in designs.items():
+        teacher_of = teachers.set_index("teacher_loss")
+        errors = []
+        for draw in range(draws):
+            rng = np.random.default_rng(3000 + draw)
+            frame = pd.DataFrame(new)
+            frame["teacher_params"] = teacher_of.loc[frame["teacher_loss"], "teacher_params"].to_numpy()
+            frame["teacher_tokens"] = teacher_of.loc[frame["teacher_loss"], "teacher_tokens"].to_numpy()
+            frame["student_loss"] = true_loss(frame["student_params"], frame["student_tokens"],
+                                              frame["teacher_loss"]) * np.exp(DIST_NOISE * rng.standard_normal(len(frame)))
+            refit = law.fit(pd.concat([table, frame], ignore_index=True))
+            predicted = refit.predict(tuple(np.array([target[c]]) for c in spec.input_columns))[0]
+            errors.append(math.log(float(predicted)) - true_log)
+        flops = float(_flops(new, "student_params", "student_tokens",
+                             teacher_of.loc[new["teacher_loss"], "teacher_params"].to_numpy()).sum())
+        rows.append((name, sd(new), float(np.sqrt(np.mean(np.square(errors)))), flops))
+    base = next(s for name, s, *_ in rows if name == "student isoFLOP profile")
+    print(f"{'design':<26}{'linearized sd':>15}{'vs isoFLOP':>12}{'refit RMS error':>17}{'FLOPs':>11}")
+    for name, s, rms, flops in rows:
+        print(f"{name:<26}{s:>15.5f}{s / base:>11.2f}x{rms:>17.5f}{flops:>11.3g}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--draws", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="3 draws (a smoke test)")
+    parser.add_argument("--case", choices=["chinchilla", "distillation", "both"], default="both")
+    parser.add_argument("--distillation-draws", type=int, default=10, help="draws of the (slower) distillation case")
     args = parser.parse_args()
     draws = 3 if args.quick else args.draws
+    if args.case == "distillation":
+        distillation_case(2 if args.quick else args.distillation_draws)
+        return
     from distlaw.laws import LAWS
 
     spec = LAWS["chinchilla"]
@@ -147,6 +264,8 @@ def main() -> None:
         print(f"{name:<18}{sd:>15.5f}{sd / base_sd:>11.2f}x{rms:>17.5f}{flops:>11.3g}")
     before = linearized_sd(fit, spec, table, np.array([]), np.array([]))
     print(f"(no new runs: linearized sd {before:.5f})")
+    if args.case == "both":
+        distillation_case(2 if args.quick else args.distillation_draws)
 
 
 if __name__ == "__main__":
