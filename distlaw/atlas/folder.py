@@ -13,6 +13,7 @@ files its manifest lists.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -106,13 +107,37 @@ def build_atlas(
     Raises:
       SweepError, FitFileError, AtlasError (a folder holding another sweep's atlas).
     """
+    sweep = _as_sweep(sweep, output)
+    with _writer_lock(sweep.output, process):
+        if sweep.kind == "law":
+            return _build_law_atlas(sweep, progress, process)
+        return _build_distillation_atlas(sweep, progress, process)
+
+
+@contextlib.contextmanager
+def _writer_lock(folder: Path, process: tuple[int, int]):
+    """Hold the folder for this writer (one lock per process index of a shared run): a second
+    ``distlaw atlas`` on the same folder is refused at once, not left to race on its files."""
+    from filelock import FileLock, Timeout
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f".distlaw-atlas.process-{process[0]}-of-{process[1]}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise AtlasError(f"{folder}: another distlaw atlas is writing this folder now; wait for it to finish "
+                         "(a later run resumes where it stopped) or choose another --output") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _build_distillation_atlas(sweep, progress, process) -> Atlas:
     from .write import atlas_metadata, prepare_folder, write_contours, write_loss_atlas, write_manifest, write_plan_atlas
     from ..io.fitfile import load_fit
     from ..planning.plans import load_planning_laws
 
-    sweep = _as_sweep(sweep, output)
-    if sweep.kind == "law":
-        return _build_law_atlas(sweep, progress, process)
     record = load_fit(sweep.law, law=DISTILLATION_LAW)
     laws = load_planning_laws(sweep.law, sweep.architecture(), where=f"{sweep.path}: key 'law' =")
     _check_teacher_losses(sweep, laws)

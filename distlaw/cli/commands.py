@@ -318,7 +318,8 @@ def _print_plan(rows: list[dict], budgets: list[float]) -> None:
         return "-" if value is None else f"{value:.3g}"
 
     for row in rows:
-        if row["student_loss"] is None:
+        # As the JSON says: a supervised row whose budget cannot buy 1e6 tokens is infeasible too.
+        if row["student_loss"] is None or (row["scenario"] == "supervised" and row.get("feasible") is False):
             print(f"{row['student_params']:>9.3g} {row['budget']:>9.3g} {row['scenario']:<22} "
                   "infeasible: the budget cannot train the student on 1e6 tokens")
             continue
@@ -386,8 +387,9 @@ def cmd_atlas(args) -> int:
     for name in atlas.tables:
         print(f"{name} atlas: {atlas.rows(name):,} rows in {len(atlas.files(name))} files under {atlas.path / name}")
     print(f"wrote {atlas.manifest_path} in {atlas.seconds:.1f}s")
-    print(f"read it with: distlaw.Atlas('{atlas.path}').to_pandas('loss'), pandas.read_parquet('{atlas.path / 'loss'}') "
-          f"or duckdb \"SELECT * FROM '{atlas.path}/loss/**/*.parquet'\"")
+    first = atlas.tables[0] if atlas.tables else "loss"  # name only the tables this atlas has
+    print(f"read it with: distlaw.Atlas('{atlas.path}').to_pandas('{first}') (tables: {', '.join(atlas.tables)}), "
+          f"pandas.read_parquet('{atlas.path / first}') or duckdb \"SELECT * FROM '{atlas.path}/{first}/**/*.parquet'\"")
     return 0
 
 

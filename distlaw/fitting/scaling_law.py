@@ -147,6 +147,9 @@ class ScalingLaw:
         held = _holdout_mask(table.frame, holdout)
         train = table.frame if held is None else table.frame[~held]
         group_keys, parts = _groups(train, group_by, table.sources)
+        _require_enough_runs(spec, box, [("", train), *(
+            (", group " + ", ".join(f"{k}={v}" for k, v in key.items()), part)
+            for key, part in zip(group_keys, parts, strict=True))], weights)
         problems = multistart.stack_data([
             multistart.fit_data(spec, part, supervised=sup_params, weights=part[weights].to_numpy() if weights else None)
             for part in [train, *parts]])
@@ -393,6 +396,18 @@ def _fit_many_groups(spec: LawSpec, problems, start_points, seed: int, progress,
     groups = multistart.fit_many(spec, multistart.select(problems, slice(1, None)), group_starts,
                                  progress=_bar("groups", progress), **settings)
     return [pooled, *groups]
+
+
+def _require_enough_runs(spec: LawSpec, box, tables, weights: str | None) -> None:
+    """Refuse a fit with no more runs than free coefficients: the law would pass through every
+    run, and nothing (neither the coefficients nor their errors) would mean anything."""
+    needed = box.n_free + 1
+    for label, frame in tables:
+        n_runs = int((frame[weights] > 0).sum()) if weights else len(frame)
+        if n_runs < needed:
+            raise InputError(f"{n_runs} run{'s' if n_runs != 1 else ''}{label} cannot determine the {spec.name} law's "
+                             f"{box.n_free} free coefficients: it needs at least {needed} runs, or fixed or tied "
+                             "coefficients (--fix, --tie)", argument="runs")
 
 
 def _bar(label: str, progress: bool | None):
