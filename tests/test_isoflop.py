@@ -148,3 +148,40 @@ def test_cli_missing_column_exits_2_in_one_line(tmp_path, capsys):
     assert main(["isoflop", str(runs), "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "runs.csv: missing column 'flops'" in err and not out.exists()
+
+
+@pytest.mark.parametrize("configuration", FITS["configuration"][:5])
+def test_the_parabola_method_is_numpy_polyfit_per_budget(configuration):
+    """Hoffmann et al.'s Approach 2 on the shipped isoFLOP tables: every budget's N* is the vertex
+    of numpy.polyfit(log N, L, 2) over its sizes (the lowest loss of repeated sizes), to 1e-12."""
+    from distlaw.io.runs import read_runs
+
+    where = f"configuration == '{configuration}'"
+    result = isoflop("porian2024", where=where, bootstrap=50, method="parabola")
+    frame = read_runs("porian2024", required=("params", "loss"), optional=("flops", "tokens"), where=where,
+                      derive_tokens=False).frame
+    minima = result.minima
+    assert (minima["method"] == "parabola").all() and "Hoffmann" in result.record["method"]
+    flops = frame["flops"].to_numpy() if "flops" in frame else 6 * frame["params"] * frame["tokens"]
+    checked = 0
+    for _, row in minima.iterrows():
+        members = np.isclose(flops, row["budget"], rtol=1e-6)
+        group = frame[members].groupby("params")["loss"].min()
+        p2, p1, p0 = np.polyfit(np.log(group.index.to_numpy()), group.to_numpy(), 2)
+        vertex = -p1 / (2 * p2)
+        inside = p2 > 0 and np.log(group.index.min()) < vertex < np.log(group.index.max())
+        assert bool(row["interior"]) == bool(inside)
+        if inside:
+            assert row["compute_optimal_params"] == pytest.approx(np.exp(vertex), rel=1e-12)
+            assert row["compute_optimal_loss"] == pytest.approx(np.polyval([p2, p1, p0], vertex), rel=1e-12)
+            checked += 1
+    assert checked >= 2 and "interval" in result.exponents["a"]
+    if not minima["interior"].all():
+        assert any("no parabola minimum" in note for note in result.notes)
+
+
+def test_an_unknown_isoflop_method_is_named():
+    from distlaw.errors import InputError
+
+    with pytest.raises(InputError, match="method 'cubic'"):
+        isoflop("porian2024", where="configuration == 'rw/tuned/short/const/standard/val'", method="cubic")

@@ -342,7 +342,7 @@ def cmd_isoflop(args) -> int:
     from ..fitting.isoflop import isoflop
 
     result = isoflop(args.runs, where=args.where, column_map=_parse_assignments(args.map, "--map"),
-                     bootstrap=args.bootstrap, seed=args.seed, ci=args.ci)
+                     bootstrap=args.bootstrap, seed=args.seed, ci=args.ci, method=args.method)
     record = result.record
     for note in record["notes"]:
         print(f"note: {note}")

@@ -143,6 +143,9 @@ def _add_isoflop(sub, commands) -> None:
                          help="resamples of the budgets for the intervals (default 1000; 0 for none)")
     isoflop.add_argument("--seed", type=int, default=0, help="seed of the budget resampling")
     isoflop.add_argument("--ci", type=float, default=DEFAULT_CI, help=f"interval coverage (default {DEFAULT_CI:g})")
+    isoflop.add_argument("--method", choices=("akima", "parabola"), default="akima",
+                         help="per-budget minimum: akima (Porian et al.'s spline argmin, the default) or parabola "
+                              "(Hoffmann et al.'s vertex of a least-squares parabola of loss over log N)")
     isoflop.add_argument("-o", "--output", metavar="OUT.json", help="write the minima and exponents as JSON")
     isoflop.set_defaults(func=commands.cmd_isoflop)
 

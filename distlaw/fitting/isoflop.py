@@ -24,6 +24,13 @@ either side, and with 3 points four of those are linear extrapolations of the tw
 the curve (and its argmin) is shaped by the extrapolation rule, not the data (SciPy accepts it
 all the same). A budget with fewer than 3 sizes has no interior minimum to find and is skipped.
 
+``method="parabola"`` is Hoffmann et al.'s own Approach 2 instead: per budget, a least-squares
+parabola of the loss L over log N through all the budget's sizes, N* at its vertex (their
+published a = 0.49 came from it). A budget whose parabola opens downward, or whose vertex lies
+outside the sampled sizes, has no interior minimum (a note says which); the power laws and their
+intervals are fitted the same way. Open-Athena's "Problems with Chinchilla Approach 2" shows where
+this estimator is biased (an asymmetric profile pulls the vertex); Akima stays the default.
+
 Units: N parameters (raw count), D tokens, C FLOPs (6·N·D when the table has no ``flops``), L
 nats per token. Everything here is NumPy/SciPy on the host; no JAX.
 """
@@ -43,6 +50,7 @@ from ..io.fitfile import finite_or_none
 
 __all__ = ["IsoflopResult", "budget_minimum", "fit_power_laws", "isoflop", "isoflop_minima"]
 
+METHODS = ("akima", "parabola")
 GRID_POINTS_PER_INTERVAL = 25  # Porian et al.'s interp_num_multiplier: 25·(k−1) grid points for k sizes
 BUDGET_RTOL = 1e-6  # FLOP values this close (relative) are one budget: 6·N·D recomputed from tokens jitters
 MINIMA_COLUMNS = ("budget", "n_points", "smallest_params", "largest_params", "compute_optimal_params",
@@ -93,6 +101,25 @@ def _parabola_minimum(n: np.ndarray, loss: np.ndarray) -> tuple[float, float, bo
     return float(n[end]), float(loss[end]), False, "parabola"
 
 
+def hoffmann_parabola_minimum(params: np.ndarray, loss: np.ndarray) -> tuple[float, float, bool, str | None]:
+    """Hoffmann et al.'s vertex: the least-squares parabola L = p2 x^2 + p1 x + p0 (x = log N)
+    through all the sizes of one budget. Returns ``(N*, L*, interior, why_not)``: the vertex and
+    the parabola's value there when it is a minimum inside the sampled sizes; otherwise the
+    sampled size of lowest loss, ``interior`` False and the reason."""
+    x = np.log(np.asarray(params, dtype=np.float64))
+    loss = np.asarray(loss, dtype=np.float64)
+    p2, p1, p0 = np.polyfit(x, loss, 2)
+    if p2 > 0:
+        vertex = -p1 / (2 * p2)
+        if x.min() < vertex < x.max():
+            return float(np.exp(vertex)), float(np.polyval([p2, p1, p0], vertex)), True, None
+        why = "its vertex lies outside the sampled sizes"
+    else:
+        why = "its parabola opens downward"
+    lowest = int(np.argmin(loss))
+    return float(np.exp(x[lowest])), float(loss[lowest]), False, why
+
+
 def _budget_labels(flops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Group FLOP values into budgets: ``(label per row, budget value per label)``, budgets ascending.
 
@@ -122,7 +149,8 @@ def _flops(frame: pd.DataFrame) -> np.ndarray:
     return flops
 
 
-def isoflop_minima(frame: pd.DataFrame, *, points_per_interval: int = GRID_POINTS_PER_INTERVAL) -> pd.DataFrame:
+def isoflop_minima(frame: pd.DataFrame, *, points_per_interval: int = GRID_POINTS_PER_INTERVAL,
+                   method: str = "akima") -> pd.DataFrame:
     """Per-budget compute-optimal sizes of an isoFLOP table.
 
     Args:
@@ -131,6 +159,8 @@ def isoflop_minima(frame: pd.DataFrame, *, points_per_interval: int = GRID_POINT
         be finite and > 0 (``isoflop`` reads tables through :func:`distlaw.runs.read_runs`,
         which checks that).
       points_per_interval: grid density of the Akima argmin (Porian et al.: 25).
+      method: ``"akima"`` (Porian et al.; the default) or ``"parabola"`` (Hoffmann et al.'s
+        vertex of a least-squares parabola of L over log N; :func:`hoffmann_parabola_minimum`).
     Returns:
       one row per budget with at least 3 distinct sizes, ascending: ``budget`` (C, FLOPs),
       ``n_points`` (distinct sizes k), ``smallest_params``/``largest_params`` (the sampled
@@ -141,6 +171,8 @@ def isoflop_minima(frame: pd.DataFrame, *, points_per_interval: int = GRID_POINT
       fewer than 3 sizes, several runs at one (budget, size) (the lowest loss is kept, as
       Porian et al. did), several ``configuration`` values pooled in one table.
     """
+    if method not in METHODS:
+        raise InputError(f"method {method!r}: choose one of {', '.join(METHODS)}", argument="method")
     missing = [c for c in ("params", "loss") if c not in frame]
     if missing or not ({"flops", "tokens"} & set(frame.columns)):
         raise InputError(f"isoFLOP minima need columns params, loss and flops (or tokens); missing "
@@ -168,15 +200,24 @@ def isoflop_minima(frame: pd.DataFrame, *, points_per_interval: int = GRID_POINT
         notes.append(f"{len(table) - len(best)} rows repeat a (budget, params) pair (first: C={first_budget:.4g}, "
                      f"N={first_size:.4g}); the lowest loss of each pair was kept. Different runs at one budget "
                      "and size usually mean pooled configurations or seeds: check where (--where)")
-    rows, skipped = [], []
+    rows, skipped, no_vertex = [], [], []
     for budget, group in best.groupby("budget", sort=True):
         n, loss = group["params"].to_numpy(), group["loss"].to_numpy()
         if len(n) < 3:
             skipped.append(f"C={budget:.4g} ({len(n)} size{'s' if len(n) > 1 else ''})")
             continue
-        n_star, l_star, interior, method = budget_minimum(n, loss, points_per_interval)
+        if method == "parabola":
+            n_star, l_star, interior, why = hoffmann_parabola_minimum(n, loss)
+            used = "parabola"
+            if why:
+                no_vertex.append(f"C={budget:.4g} ({why})")
+        else:
+            n_star, l_star, interior, used = budget_minimum(n, loss, points_per_interval)
         rows.append((float(budget), len(n), float(n.min()), float(n.max()), n_star, float(budget) / (6.0 * n_star),
-                     l_star, interior, method))
+                     l_star, interior, used))
+    if no_vertex:
+        notes.append(f"{len(no_vertex)} budget(s) have no parabola minimum inside their sizes and are left out of the "
+                     f"power laws: {', '.join(no_vertex)}")
     if skipped:
         notes.append(f"{len(skipped)} budget(s) with fewer than 3 sizes skipped: {', '.join(skipped)}")
     if "tokens" in frame and "flops" in frame:
@@ -283,7 +324,7 @@ class IsoflopResult:
 
 
 def isoflop(runs, *, where: str | None = None, column_map: Mapping[str, str] | None = None,
-            bootstrap: int = 1000, seed: int = 0, ci: float = 0.9) -> IsoflopResult:
+            bootstrap: int = 1000, seed: int = 0, ci: float = 0.9, method: str = "akima") -> IsoflopResult:
     """Chinchilla's Approach 2 on run tables: isoFLOP minima and their power laws in C.
 
     Args:
@@ -293,6 +334,7 @@ def isoflop(runs, *, where: str | None = None, column_map: Mapping[str, str] | N
       where: keep the rows matching a pandas query, e.g. ``"configuration == 'rw/tuned/short/const/standard/val'"``.
       column_map: ``{canonical: source}`` column renames.
       bootstrap, seed, ci: the budget resampling of :func:`fit_power_laws`.
+      method: ``"akima"`` (Porian et al., the default) or ``"parabola"`` (Hoffmann et al.).
     Returns:
       an :class:`IsoflopResult`.
     Raises:
@@ -312,7 +354,7 @@ def isoflop(runs, *, where: str | None = None, column_map: Mapping[str, str] | N
         notes = [f"budgets are C = 6 params tokens ({label} has no flops column)"]
     else:
         notes = []
-    minima = isoflop_minima(frame)
+    minima = isoflop_minima(frame, method=method)
     notes += minima.attrs["notes"]
     source = label + (f' (where "{where}")' if where else "")
     if minima.empty:
@@ -323,7 +365,9 @@ def isoflop(runs, *, where: str | None = None, column_map: Mapping[str, str] | N
                      "(R^2 = 1 says nothing) and have no interval")
     exponents = {name: fits[name] for name in EXPONENTS}
     record = {
-        "method": "isoflop minima (Chinchilla Approach 2; Akima argmin as in Porian et al. 2024)",
+        "method": ("isoflop minima (Chinchilla Approach 2; Akima argmin as in Porian et al. 2024)" if method == "akima"
+                   else "isoflop minima (Chinchilla Approach 2; vertex of a least-squares parabola of L over log N "
+                        "per budget, as Hoffmann et al. 2022)"),
         "exponents": exponents,
         "n_runs": len(frame),
         "n_budgets": len(minima),
