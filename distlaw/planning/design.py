@@ -156,7 +156,7 @@ def suggest(
     if not targets:
         raise InputError("give at least one target", argument="targets")
     theta = np.asarray(spec.from_natural(result.params), dtype=np.float64)
-    supervised = (np.asarray(LAWS_SUPERVISED().from_natural(result.record["supervised"]), dtype=np.float64)
+    supervised = (np.asarray(_supervised_spec().from_natural(result.record["supervised"]), dtype=np.float64)
                   if distill else None)
     reduce = _free_columns(spec, result.record)
     limits = _limits(limits, table.rename(columns={size: "params", tokens: "tokens"}))
@@ -227,7 +227,8 @@ def _expand_target(target, columns) -> list[dict]:
     return [parse_target(str(target))]
 
 
-def LAWS_SUPERVISED():  # noqa: N802 -- the supervised law's spec, imported where JAX is already in use
+def _supervised_spec():
+    """The supervised law's spec (a distillation fit's Ltilde_S comes from it)."""
     from ..laws.catalog import SUPERVISED_LAW
     from ..laws.registry import LAWS
 
