@@ -36,7 +36,7 @@ import pandas as pd
 
 from distlaw import ScalingLaw
 from distlaw.laws import EPOCH_CHINCHILLA as C
-from distlaw.planning.design import GRID_POINTS, Limits, _jacobians, suggest
+from distlaw.planning.design import GRID_POINTS, _jacobians, suggest
 
 TARGET = (7e10, 1.4e12)
 CAP = 2e21
