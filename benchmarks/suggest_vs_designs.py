@@ -182,7 +182,11 @@ def distillation_case(draws: int) -> None:
     designs["cheapest"] = {c: v[cheapest] for c, v in grid.items()}
     # A student isoFLOP profile with the best teacher: 6 sizes at a sixth of the cap each.
     n_t = float(best_teacher["teacher_params"])
-    sizes = np.geomspace(table["student_params"].min(), 4 * table["student_params"].max(), COUNT)
+    # Sizes whose tokens at a sixth of the cap keep tokens per parameter within suggest's limits.
+    candidates = np.geomspace(table["student_params"].min(), 4 * table["student_params"].max(), 400)
+    per_param = (DIST_CAP / COUNT) / (6 * candidates + 2 * n_t) / candidates
+    allowed = candidates[(per_param >= ratio.min() / 2) & (per_param <= ratio.max() * 2)]
+    sizes = np.geomspace(allowed.min(), allowed.max(), COUNT)
     tokens = (DIST_CAP / COUNT) / (6 * sizes + 2 * n_t)
     designs["student isoFLOP profile"] = {"student_params": sizes, "student_tokens": tokens,
                                           "teacher_loss": np.full(COUNT, best_teacher["teacher_loss"])}
