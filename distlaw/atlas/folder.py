@@ -108,10 +108,28 @@ def build_atlas(
       SweepError, FitFileError, AtlasError (a folder holding another sweep's atlas).
     """
     sweep = _as_sweep(sweep, output)
+    _check_law(sweep)  # every mistake in the law or the grids is named before the folder exists
     with _writer_lock(sweep.output, process):
         if sweep.kind == "law":
             return _build_law_atlas(sweep, progress, process)
         return _build_distillation_atlas(sweep, progress, process)
+
+
+def _check_law(sweep) -> None:
+    """Load the sweep's law and check it against the grids (the teacher losses), writing nothing."""
+    from ..io.fitfile import load_fit
+    from ..planning.plans import load_planning_laws
+
+    if sweep.kind == "law":
+        from ..laws.user import resolve
+
+        resolve(load_fit(sweep.law, law=DISTILLATION_LAW)["law"])
+        return
+    record = load_fit(sweep.law, law=DISTILLATION_LAW)
+    laws = load_planning_laws(sweep.law, sweep.architecture(), where=f"{sweep.path}: key 'law' =")
+    _check_teacher_losses(sweep, laws)
+    if sweep.quantiles:
+        bootstrap_samples(record, sweep.law)
 
 
 @contextlib.contextmanager

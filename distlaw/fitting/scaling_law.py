@@ -399,9 +399,10 @@ def _fit_many_groups(spec: LawSpec, problems, start_points, seed: int, progress,
 
 
 def _require_enough_runs(spec: LawSpec, box, tables, weights: str | None) -> None:
-    """Refuse a fit with no more runs than free coefficients: the law would pass through every
-    run, and nothing (neither the coefficients nor their errors) would mean anything."""
-    needed = box.n_free + 1
+    """Refuse an underdetermined fit, with fewer runs than free coefficients: a whole family of
+    coefficients would pass through every run. (As many runs as coefficients is allowed: it
+    fits exactly, and the identifiability flags say what that is worth.)"""
+    needed = box.n_free
     for label, frame in tables:
         n_runs = int((frame[weights] > 0).sum()) if weights else len(frame)
         if n_runs < needed:
