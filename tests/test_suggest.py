@@ -154,3 +154,22 @@ def test_targets_from_a_csv_are_the_same_as_given_one_by_one(case, tmp_path):
     by_file = suggest(fit, table, [str(tmp_path / "targets.csv")], 3, 2e21)
     by_hand = suggest(fit, table, ["params=7e10,tokens=1.4e12", "params=3e10,tokens=6e11"], 3, 2e21)
     assert by_file.target_sd_now == by_hand.target_sd_now and by_file.runs.equals(by_hand.runs)
+
+
+def test_the_bootstrap_criterion_starts_from_the_replicates_spread(tmp_path):
+    """Oracle: the target's variance before any new run is the replicates' sample variance of
+    its log prediction (ddof 1), recomputed here from FIT.json's bootstrap_samples."""
+    from distlaw.laws import LAWS, predict_loss
+
+    table = chinchilla_table(C, 60, noise=0.01, seed=8)
+    fit = ScalingLaw("chinchilla", huber_delta=1e-3, starts=128).fit(table, bootstrap=40)
+    result = suggest(fit, table, ["params=7e10,tokens=1.4e12"], 4, 2e21, criterion="bootstrap")
+    spec = LAWS["chinchilla"]
+    names, values = fit.record["bootstrap_samples"]["names"], fit.record["bootstrap_samples"]["values"]
+    logs = [math.log(float(predict_loss(spec, spec.from_natural(dict(zip(names, row))), 7e10, 1.4e12)))
+            for row in values]
+    assert result.target_sd_now == pytest.approx(float(np.std(logs, ddof=1)), rel=1e-9)
+    assert result.runs["flops"].sum() <= 2e21 and result.target_sd_after < result.target_sd_now
+    with pytest.raises(Exception, match="needs a fit made with --bootstrap"):
+        suggest(ScalingLaw("chinchilla", starts=64).fit(table), table, ["params=7e10,tokens=1.4e12"], 2, 2e21,
+                criterion="bootstrap")

@@ -188,7 +188,7 @@ def cmd_suggest(args) -> int:
     limits = Limits(args.min_params, args.max_params, args.min_tokens, args.max_tokens, args.min_tokens_per_param,
                     args.max_tokens_per_param)
     result = suggest(args.fit, args.runs, args.target, args.count, args.max_flops, limits=limits,
-                     candidates=args.candidates, exclude=args.exclude)
+                     candidates=args.candidates, exclude=args.exclude, criterion=args.criterion)
     write_table(result.runs, args.output)
     for target in result.targets:
         print(f"target: {target}")

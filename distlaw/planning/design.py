@@ -112,6 +112,7 @@ def suggest(
     exclude=None,
     column_map: Mapping[str, str] | None = None,
     where: str | None = None,
+    criterion: str = "linearized",
 ) -> Suggestion:
     """The ``count`` runs that most lower the target's linearized variance within ``max_flops``.
 
@@ -129,6 +130,12 @@ def suggest(
         instead of the grid.
       exclude: runs already scheduled (path or DataFrame with ``params, tokens``): counted as in
         hand, never suggested.
+      criterion: ``"linearized"`` (the variance at the fitted law, the module docstring) or
+        ``"bootstrap"`` (a fit made with a bootstrap: the replicates' joint spread of the target
+        and of every candidate, conditioned on a new run as an ensemble Kalman filter does,
+        which sees what one linearization misses, such as the distillation law's ridge). In
+        replicate space the two are the same computation: a replicate's deviation from their
+        mean plays the gradient's part, and the prior is the identity.
     """
     import pandas as pd
 
@@ -195,16 +202,54 @@ def suggest(
     if exclude is not None:
         held.append(read_runs(exclude, required=spec.input_columns).frame)
     known = pd.concat(held, ignore_index=True)
-    info = reduce(_jacobians(spec, theta, {c: known[c].to_numpy() for c in spec.input_columns}, supervised))
-    information = info.T @ info / sigma**2
-    gradient = reduce(_target_gradient(spec, theta, targets, supervised))
-    jac_c = reduce(_jacobians(spec, theta, grid, supervised))
+    if criterion == "bootstrap":
+        information, gradient, jac_c = _ensemble(spec, result.record, targets, grid, supervised, sigma,
+                                                 known if exclude is not None else None, len(table))
+    elif criterion == "linearized":
+        info = reduce(_jacobians(spec, theta, {c: known[c].to_numpy() for c in spec.input_columns}, supervised))
+        information = info.T @ info / sigma**2
+        gradient = reduce(_target_gradient(spec, theta, targets, supervised))
+        jac_c = reduce(_jacobians(spec, theta, grid, supervised))
+    else:
+        raise InputError(f"criterion {criterion!r}: choose linearized or bootstrap", argument="criterion")
     chosen, variance_path = _choose(information, gradient, jac_c, cost, count, max_flops, sigma)
     now = _variance(information, gradient)
     frame = pd.DataFrame({**{c: v[chosen] for c, v in grid.items()}, "flops": cost[chosen],
                           "target_sd_after": np.sqrt(variance_path)})
     return Suggestion(frame, float(np.sqrt(now)), float(np.sqrt(variance_path[-1])) if len(chosen) else
                       float(np.sqrt(now)), float(cost[chosen].sum()), tuple(_describe(t) for t in targets))
+
+
+def _ensemble(spec, record, targets, grid, supervised, sigma, known, n_in_hand):
+    """The bootstrap criterion in the linearized machinery's terms: each run's (or target's)
+    log-loss deviations over the replicates, scaled by 1/sqrt(B - 1), are its "gradient" in
+    replicate space, and the prior precision is the identity (the replicates already hold the
+    runs in hand). Scheduled runs beyond the table (``known`` past ``n_in_hand``) are added."""
+    from ..laws.registry import predict_loss
+
+    stored = record.get("bootstrap_samples") or {}
+    if len(stored.get("values") or []) < 8:
+        raise FitFileError("criterion bootstrap needs a fit made with --bootstrap (at least 8 replicates)")
+    replicates = np.array([np.asarray(spec.from_natural(dict(zip(stored["names"], row, strict=True))))
+                           for row in stored["values"]])
+    batched = spec.params_type(*(replicates[:, k:k + 1] for k in range(replicates.shape[1])))
+    sup = None if supervised is None else _supervised_spec().params_type(*supervised)
+
+    def deviations(columns: dict) -> np.ndarray:
+        values = np.log(np.asarray(predict_loss(spec, batched, *(np.asarray(columns[c], dtype=np.float64)
+                                                                 for c in spec.input_columns), supervised=sup)))
+        values = values - values.mean(axis=0, keepdims=True)
+        return (values / math.sqrt(len(replicates) - 1)).T  # [runs, B]
+
+    for target in targets:
+        if "compute_optimal" in target:
+            raise InputError("criterion bootstrap takes point targets", argument="criterion")
+    gradient = deviations({c: np.array([t[c] for t in targets]) for c in spec.input_columns})
+    information = np.eye(len(replicates))
+    if known is not None and len(known) > n_in_hand:
+        scheduled = deviations({c: known[c].to_numpy()[n_in_hand:] for c in spec.input_columns})
+        information = information + scheduled.T @ scheduled / sigma**2
+    return information, gradient, deviations(grid)
 
 
 def _expand_target(target, columns) -> list[dict]:
