@@ -159,7 +159,7 @@ def distillation_case(draws: int) -> None:
         g = jac({c: np.array([target[c]]) for c in spec.input_columns})[0]
         return float(math.sqrt(g @ np.linalg.pinv(j.T @ j / sigma**2, rcond=1e-13) @ g))
 
-    suggested = suggest(fit, table, [target_text], COUNT, DIST_CAP)
+    suggested = suggest(fit, table, [target_text], COUNT, DIST_CAP, criterion="linearized")
     designs = {"suggested": {c: suggested.runs[c].to_numpy() for c in spec.input_columns}}
     ensemble = suggest(fit, table, [target_text], COUNT, DIST_CAP, criterion="bootstrap")
     designs["suggested, bootstrap criterion"] = {c: ensemble.runs[c].to_numpy() for c in spec.input_columns}

@@ -242,9 +242,10 @@ def _add_suggest(sub, commands) -> None:
     suggest.add_argument("--candidates", metavar="POOL.csv",
                          help="choose from these runs (params, tokens, optional cost in FLOPs) instead of a grid")
     suggest.add_argument("--exclude", metavar="SCHEDULED.csv", help="runs already scheduled: counted as in hand")
-    suggest.add_argument("--criterion", choices=("linearized", "bootstrap"), default="linearized",
-                         help="the target's variance at the fitted law (default), or over the fit's bootstrap "
-                              "replicates (a fit made with --bootstrap; sees what one linearization misses)")
+    suggest.add_argument("--criterion", choices=("auto", "linearized", "bootstrap"), default="auto",
+                         help="the target's variance at the fitted law (linearized), or over the fit's bootstrap "
+                              "replicates (bootstrap: a fit made with --bootstrap; sees what one linearization "
+                              "misses); auto (default): bootstrap for a distillation fit with replicates")
     suggest.add_argument("-o", "--output", required=True, metavar="NEXT.csv")
     suggest.set_defaults(func=commands.cmd_suggest)
 

@@ -112,7 +112,7 @@ def suggest(
     exclude=None,
     column_map: Mapping[str, str] | None = None,
     where: str | None = None,
-    criterion: str = "linearized",
+    criterion: str = "auto",
 ) -> Suggestion:
     """The ``count`` runs that most lower the target's linearized variance within ``max_flops``.
 
@@ -130,7 +130,9 @@ def suggest(
         instead of the grid.
       exclude: runs already scheduled (path or DataFrame with ``params, tokens``): counted as in
         hand, never suggested.
-      criterion: ``"linearized"`` (the variance at the fitted law, the module docstring) or
+      criterion: ``"auto"`` (``bootstrap`` for a distillation fit with bootstrap replicates,
+        whose law's ridge the linearization misses; ``linearized`` otherwise),
+        ``"linearized"`` (the variance at the fitted law, the module docstring) or
         ``"bootstrap"`` (a fit made with a bootstrap: the replicates' joint spread of the target
         and of every candidate, conditioned on a new run as an ensemble Kalman filter does,
         which sees what one linearization misses, such as the distillation law's ridge). In
@@ -202,6 +204,9 @@ def suggest(
     if exclude is not None:
         held.append(read_runs(exclude, required=spec.input_columns).frame)
     known = pd.concat(held, ignore_index=True)
+    if criterion == "auto":
+        replicates = len((result.record.get("bootstrap_samples") or {}).get("values") or [])
+        criterion = "bootstrap" if distill and replicates >= 8 else "linearized"
     if criterion == "bootstrap":
         information, gradient, jac_c = _ensemble(spec, result.record, targets, grid, supervised, sigma,
                                                  known if exclude is not None else None, len(table))
@@ -211,7 +216,7 @@ def suggest(
         gradient = reduce(_target_gradient(spec, theta, targets, supervised))
         jac_c = reduce(_jacobians(spec, theta, grid, supervised))
     else:
-        raise InputError(f"criterion {criterion!r}: choose linearized or bootstrap", argument="criterion")
+        raise InputError(f"criterion {criterion!r}: choose auto, linearized or bootstrap", argument="criterion")
     chosen, variance_path = _choose(information, gradient, jac_c, cost, count, max_flops, sigma)
     now = _variance(information, gradient)
     frame = pd.DataFrame({**{c: v[chosen] for c, v in grid.items()}, "flops": cost[chosen],
