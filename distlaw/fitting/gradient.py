@@ -200,25 +200,11 @@ def minimize_starts(objective: GeneralObjective, optimizer, starts: np.ndarray, 
     if config.screen_iterations and n > 2 * config.min_keep:
         u[queue] = _run(objective, optimizer, u, queue, out, problems, lower, upper, config,
                         config.screen_iterations, progress, total)
-        queue = _survivors(out, config)
+        queue = solver.screen(out, config)  # the LM solver's rule: each problem's best ``keep`` go on
         total += len(queue)
     _run(objective, optimizer, u, queue, out, problems, lower, upper, config, config.max_iterations, progress,
          total, done_before=total - len(queue))
     return out
-
-
-def _survivors(out: solver.StartResults, config: OptaxConfig) -> np.ndarray:
-    """Of each problem's starts still running after the screen, the best ``keep`` (at least
-    ``min_keep``) go on; the others are marked screened out."""
-    keep = []
-    for q in np.unique(out.problem):
-        members = np.flatnonzero(out.problem == q)
-        running = members[out.status[members] == solver.MAX_STEPS]
-        n_keep = max(config.min_keep, math.ceil(config.keep * len(members)))
-        ranked = running[np.argsort(out.value[running], kind="stable")]
-        keep.append(ranked[:n_keep])
-        out.status[ranked[n_keep:]] = solver.SCREENED_OUT
-    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, int)
 
 
 def _run(objective, optimizer, u, queue, out, problems, lower, upper, config, max_iterations, progress, total,

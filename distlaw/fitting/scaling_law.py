@@ -172,12 +172,8 @@ class ScalingLaw:
 
         record = self._record(solutions[0])
         # The run-to-run noise of the log loss, for prediction intervals (distlaw.fitting.intervals).
-        train_inputs = [train[c].to_numpy() for c in spec.input_columns]
-        fitted = np.asarray(predict_loss(spec, spec.params_type(*solutions[0].params), *train_inputs,
-                                         supervised=sup_params))
-        in_fit = train[weights].to_numpy() > 0 if weights else np.ones(len(train), dtype=bool)
-        record["residual_scale"] = intervals.residual_scale(
-            np.log(fitted[in_fit]) - np.log(train[spec.target_column].to_numpy()[in_fit]))
+        record["residual_scale"] = multistart.log_residual_scale(box, solutions[0].params,
+                                                                 multistart.select(problems, slice(0, 1)))
         if spec.info.origin is not None:  # a user's law: what predict, report and plan load again
             record["law_source"] = dict(spec.info.origin)
         record.update(starts=str(self.starts if self.starts is not None else "default"), seed=self.seed,

@@ -381,7 +381,7 @@ def minimize_starts(
     width = min(config.width, 1 << max(n_kept - 1, 0).bit_length())
     if config.screen_iterations > 0:
         _run_queue(objective, config, width, config.screen_iterations, queue, out, problems, lower, upper, progress)
-        queue = _screen(out, config)
+        queue = screen(out, config)
     _run_queue(objective, config, width, config.max_iterations, queue, out, problems, lower, upper, progress)
     return out
 
@@ -397,9 +397,10 @@ def _survivor_count(start_problem: np.ndarray, config: SolverConfig) -> int:
     return int(sum(min(int(size), _keep_count(int(size), config)) for size in sizes))
 
 
-def _screen(out: StartResults, config: SolverConfig) -> np.ndarray:
+def screen(out: StartResults, config) -> np.ndarray:
     """Starts to continue: of each problem's unfinished ones, the best (``keep`` times the
-    problem's start count, at least ``min_keep``)."""
+    problem's start count, at least ``min_keep``; ``config`` has those two fields: the LM
+    solver's and the optax path's share it)."""
     unfinished = out.status == MAX_STEPS
     problems, sizes = np.unique(out.problem, return_counts=True)
     survivors = []

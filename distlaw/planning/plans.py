@@ -116,7 +116,9 @@ def plan_records(
     rows = plan_table(laws, student_params, budgets, chosen) if chosen else []
     replicates = replicate_laws(fit) if interval is not None and chosen else None
     if replicates is not None:
-        add_replicate_columns(rows, laws, replicates, student_params, budgets, chosen, _level(interval))
+        from ..fitting.intervals import check_level
+
+        add_replicate_columns(rows, laws, replicates, student_params, budgets, chosen, check_level(interval))
     if any(v is not None for v in (teacher_loss, teacher_params, teacher_tokens)):
         rows += _existing_teacher_rows(laws, student_params, budgets, teacher_loss, teacher_params, teacher_tokens,
                                        logit_cost)
@@ -156,12 +158,6 @@ def law_plan_records(budgets, *, fit: str, student_params=None, arch=None) -> li
             rows.append(dict(law=record["law"], budget=budget, compute_optimal=False, params=size, tokens=tokens,
                              tokens_per_param=tokens / size, loss=loss, on_bound=bool(clipped)))
     return rows
-
-
-def _level(interval) -> float:
-    if not (isinstance(interval, numbers.Real) and 0 < interval < 1):
-        raise InputError(f"interval must be a coverage in (0, 1), like 0.9; got {interval!r}", argument="interval")
-    return float(interval)
 
 
 def replicate_laws(fit: str):
