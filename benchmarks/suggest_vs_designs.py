@@ -1,12 +1,13 @@
 """Suggested runs against other designs at the same FLOP cap: which new runs pin the target down?
 
-    python benchmarks/suggest_vs_designs.py [--draws 30] [--quick]
+    python benchmarks/suggest_vs_designs.py [--draws 30] [--quick] [--case chinchilla] [--lower 10]
 
 The Chinchilla case of issue 21: Epoch's law with 1% log-normal noise, 60 small isoFLOP runs
 (budgets 6e17 to 6e19 FLOPs), and 6 new runs under 2e21 FLOPs in total, for the loss of 70B
 parameters on 1.4T tokens. Designs, all within the cap and within distlaw's default per-run
 limits (the table's range of params and tokens, the top widened 4x, tokens per parameter widened
-2x either way):
+2x either way; ``--lower K`` divides the bottom of the params and tokens limits by K for every
+design, as ``distlaw suggest --min-params --min-tokens`` would):
 
 - suggested: ``distlaw suggest`` (greedy linearized-variance design with exchanges);
 - random: 6 runs drawn uniformly (in logs) from the allowed grid, redrawn until within the cap;
@@ -36,7 +37,7 @@ import pandas as pd
 
 from distlaw import ScalingLaw
 from distlaw.laws import EPOCH_CHINCHILLA as C
-from distlaw.planning.design import GRID_POINTS, _jacobians, suggest
+from distlaw.planning.design import GRID_POINTS, Limits, _jacobians, suggest
 
 TARGET = (7e10, 1.4e12)
 CAP = 2e21
@@ -59,11 +60,12 @@ def small_table(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"params": n, "tokens": d, "loss": truth(n, d) * np.exp(NOISE * rng.standard_normal(len(n)))})
 
 
-def allowed_grid(table):
-    """The grid ``suggest`` chooses from, with its default limits."""
+def allowed_grid(table, lower: float = 1.0):
+    """The grid ``suggest`` chooses from, with its default limits (the bottom ends of params and
+    tokens divided by ``lower``)."""
     ratio = table["tokens"] / table["params"]
-    n = np.geomspace(table["params"].min(), 4 * table["params"].max(), GRID_POINTS)
-    d = np.geomspace(table["tokens"].min(), 4 * table["tokens"].max(), GRID_POINTS)
+    n = np.geomspace(table["params"].min() / lower, 4 * table["params"].max(), GRID_POINTS)
+    d = np.geomspace(table["tokens"].min() / lower, 4 * table["tokens"].max(), GRID_POINTS)
     n, d = (a.ravel() for a in np.meshgrid(n, d, indexing="ij"))
     keep = (d / n >= ratio.min() / 2) & (d / n <= ratio.max() * 2) & (6 * n * d <= CAP)
     return n[keep], d[keep]
@@ -79,11 +81,12 @@ def linearized_sd(fit, spec, table, n_new, d_new) -> float:
     return float(math.sqrt(g @ np.linalg.solve(j.T @ j / sigma**2, g)))
 
 
-def designs(fit, spec, table, seed: int = 0) -> dict:
-    n, d = allowed_grid(table)
+def designs(fit, spec, table, seed: int = 0, lower: float = 1.0) -> dict:
+    n, d = allowed_grid(table, lower)
     cost = 6 * n * d
     out = {}
-    suggested = suggest(fit, table, [f"params={TARGET[0]},tokens={TARGET[1]}"], COUNT, CAP)
+    limits = Limits(min_params=table["params"].min() / lower, min_tokens=table["tokens"].min() / lower)
+    suggested = suggest(fit, table, [f"params={TARGET[0]},tokens={TARGET[1]}"], COUNT, CAP, limits=limits)
     out["suggested"] = (suggested.runs["params"].to_numpy(), suggested.runs["tokens"].to_numpy())
     rng = np.random.default_rng(seed)
     while True:
@@ -238,6 +241,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 draws (a smoke test)")
     parser.add_argument("--case", choices=["chinchilla", "distillation", "both"], default="both")
     parser.add_argument("--distillation-draws", type=int, default=10, help="draws of the (slower) distillation case")
+    parser.add_argument("--lower", type=float, default=1.0,
+                        help="divide the bottom of every design's params and tokens limits by this (suggest's "
+                             "--min-params/--min-tokens): smaller runs are cheap and lengthen the lever arm")
     args = parser.parse_args()
     draws = 3 if args.quick else args.draws
     if args.case == "distillation":
@@ -251,10 +257,12 @@ def main() -> None:
     fit = law.fit(table)
     print(f"Chinchilla case, {time.strftime('%Y-%m-%d')}: 60 isoFLOP runs (6e17-6e19 FLOPs), Epoch's law, "
           f"{NOISE:.0%} noise; {COUNT} new runs under {CAP:.0e} FLOPs; target loss at N={TARGET[0]:.0e}, "
-          f"D={TARGET[1]:.1e}; {draws} noise draws of the new runs, each design refitted")
+          f"D={TARGET[1]:.1e}; {draws} noise draws of the new runs, each design refitted; limits: params "
+          f"{table['params'].min() / args.lower:.3g}-{4 * table['params'].max():.3g}, tokens "
+          f"{table['tokens'].min() / args.lower:.3g}-{4 * table['tokens'].max():.3g}")
     true_log = math.log(float(truth(*TARGET)))
     rows = []
-    for name, (n_new, d_new) in designs(fit, spec, table).items():
+    for name, (n_new, d_new) in designs(fit, spec, table, lower=args.lower).items():
         sd = linearized_sd(fit, spec, table, n_new, d_new)
         errors = []
         for draw in range(draws):

@@ -15,7 +15,8 @@ the variance most while the remaining FLOP cap still leaves room for the runs st
 (the cheapest candidate each), then the set is improved by exchanges: a chosen run is swapped
 for a candidate whenever that lowers the final variance within the cap, until no swap does.
 This search runs under several per-run FLOP ceilings (the cap split evenly, and a quarter to
-``count`` times that) and the best result is kept.
+``count`` times that), and from a few random feasible designs (seeded), and the best result is
+kept.
 Candidates are a log grid over the box of allowed runs (``limits``), or a pool given by the
 user with a ``cost`` column (runs that can actually be trained). Runs already scheduled
 (``exclude``) count as in hand.
@@ -37,6 +38,7 @@ from ..errors import FitFileError, InputError
 
 GRID_POINTS = 64  # per axis of the candidate grid (log-spaced): 4,096 candidates before the limits
 DISTILLATION_GRID_POINTS = 32  # per student axis, times the teachers in hand
+RANDOM_STARTS = 16  # random feasible designs improved by exchanges, beside the greedy ones
 WIDEN = 4.0  # default limits: the table's range of params and tokens, the top end widened 4x
 Z90 = 1.6448536269514722  # the 90% two-sided normal quantile, for interval widths
 
@@ -370,27 +372,41 @@ def _variance(information: np.ndarray, gradient: np.ndarray) -> float:
 
 def _choose(information, gradient, jac_c, cost, count, max_flops, sigma):
     """The best of several greedy-and-exchange searches, each with another per-run FLOP ceiling
-    (the cap split evenly, and 1/4 to ``count`` times that): one greedy pass spends the cap on a
-    first large run and then has only crumbs, and single exchanges cannot rebalance a budget;
-    starting from ceilings finds the even and the uneven splits alike. Returns (indices,
-    variance after each)."""
+    (the cap split evenly, and 1/4 to ``count`` times that), and of ``RANDOM_STARTS`` random
+    feasible designs improved by the same exchanges (a fixed seed: the same call gives the same
+    runs). One greedy pass spends the cap on a first large run and then has only crumbs, and
+    single exchanges cannot rebalance a budget; starting from ceilings finds the even and the
+    uneven splits alike, and the random starts reach local optima the greedy path misses.
+    Returns (indices, variance after each)."""
     best = None
+
+    def keep(chosen):
+        nonlocal best
+        path = _path(information, gradient, jac_c, chosen, sigma)
+        if len(path) and (best is None or path[-1] < best[1][-1]):
+            best = (np.asarray(chosen, dtype=int), path)
+
     for share in (0.25, 0.5, 1.0, 2.0, 4.0, float(count)):
         ceiling = max_flops / count * share
         usable = cost <= ceiling * (1 + 1e-12)
         if not usable.any():
             continue
         index = np.flatnonzero(usable)
-        chosen, path = _greedy_exchange(information, gradient, jac_c[index], cost[index], count, max_flops, sigma)
-        if len(path) and (best is None or path[-1] < best[1][-1]):
-            best = (index[chosen], path)
+        chosen = _greedy(information, gradient, jac_c[index], cost[index], count, max_flops, sigma)
+        keep(_exchange(information, gradient, jac_c, cost, list(index[chosen]), max_flops, sigma))
+    rng = np.random.default_rng(0)
+    for _ in range(RANDOM_STARTS):
+        start = _random_design(rng, cost, count, max_flops)
+        if start is not None:
+            keep(_exchange(information, gradient, jac_c, cost, start, max_flops, sigma))
     if best is None:
         return np.zeros(0, dtype=int), np.zeros(0)
     return best
 
 
-def _greedy_exchange(information, gradient, jac_c, cost, count, max_flops, sigma):
-    """Greedy choice under the cap, then exchanges; returns (indices, variance after each)."""
+def _greedy(information, gradient, jac_c, cost, count, max_flops, sigma) -> list[int]:
+    """Each time the candidate that lowers the variance most while the cap still leaves room for
+    the runs still to choose (the cheapest candidate each)."""
     chosen: list[int] = []
     current = information.copy()
     cheapest = float(cost.min())
@@ -399,13 +415,18 @@ def _greedy_exchange(information, gradient, jac_c, cost, count, max_flops, sigma
         allowed = cost <= room * (1 + 1e-12)
         if not allowed.any():
             break
-        gain = _gains(current, gradient, jac_c, sigma)
-        gain = np.where(allowed, gain, -np.inf)
+        gain = np.where(allowed, _gains(current, gradient, jac_c, sigma), -np.inf)
         best = int(np.argmax(gain))
         chosen.append(best)
         current = current + np.outer(jac_c[best], jac_c[best]) / sigma**2
-    # Exchanges: swap a chosen run for a candidate while that lowers the final variance.
-    for _ in range(4 * count):
+    return chosen
+
+
+def _exchange(information, gradient, jac_c, cost, chosen: list[int], max_flops, sigma) -> list[int]:
+    """Swap a chosen run for any candidate while that lowers the final variance within the cap,
+    until no swap does (a local optimum of the discrete design)."""
+    chosen = list(chosen)
+    for _ in range(4 * len(chosen)):
         improved = False
         for position in range(len(chosen)):
             others = chosen[:position] + chosen[position + 1:]
@@ -419,11 +440,25 @@ def _greedy_exchange(information, gradient, jac_c, cost, count, max_flops, sigma
                 improved = True
         if not improved:
             break
+    return chosen
+
+
+def _random_design(rng, cost, count, max_flops, tries: int = 20) -> list[int] | None:
+    """``count`` candidates drawn uniformly (with repeats) whose total cost fits the cap, or None."""
+    for _ in range(tries):
+        pick = rng.integers(0, len(cost), count)
+        if cost[pick].sum() <= max_flops * (1 + 1e-12):
+            return [int(i) for i in pick]
+    return None
+
+
+def _path(information, gradient, jac_c, chosen, sigma) -> np.ndarray:
+    """The target's variance after each chosen run, in order."""
     path, current = [], information.copy()
     for index in chosen:
         current = current + np.outer(jac_c[index], jac_c[index]) / sigma**2
         path.append(_variance(current, gradient))
-    return np.array(chosen, dtype=int), np.array(path)
+    return np.array(path)
 
 
 def _gains(information, gradient, jac_c, sigma) -> np.ndarray:
