@@ -144,6 +144,15 @@ def _print_summary(law: str, record: dict, elapsed: float) -> None:
         if name in record["unidentified"]:
             line += "   (not identified by the data)"
         print(line)
+    for name, entry in record.get("derived", {}).items():
+        se = entry.get("std_error")
+        line = f"  {name:<12}{entry['value']:>14.6g}"
+        if "interval" in entry:
+            line += f"   [{entry['interval'][0]:.6g}, {entry['interval'][1]:.6g}]"
+        line += f"   (a combination; standard error {se:.2g})" if se is not None else "   (a combination)"
+        if entry.get("identified") is False:
+            line += "   (not identified by the data)"
+        print(line)
     if record.get("stopped_early"):
         print("note: the best start stopped at the iteration limit while still descending (a flat valley of the "
               "objective); the coefficients are where it stopped: rerun with a higher --max-iterations to go on")

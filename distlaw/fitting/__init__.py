@@ -9,6 +9,10 @@ Modules:
   starts        starting points: the paper's grids, distlaw's design, a CSV of starts
   multistart    the Huber objective in a box (fixed and tied coefficients), multi-start fits of
                 one or many problems, identifiability, bootstrap replicates
+  ridge         a law's ridge walked in coordinates where it is straight, before the polish
+                in the law's own (the distillation law)
+  derived       combinations of coefficients the data pin down (effective exponents), with
+                standard errors and bootstrap intervals
   scaling_law   ``ScalingLaw(...).fit(runs) -> FitResult``: the whole job of ``distlaw fit``
   intervals     confidence and prediction intervals from a fit's bootstrap replicates
   isoflop       compute-optimal exponents from isoFLOP minima (Chinchilla's Approach 2)

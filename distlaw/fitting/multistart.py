@@ -34,10 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import gradient, intervals, programs, solver
+from . import gradient, intervals, programs, ridge, solver
 from ..errors import FitError, InputError
 from ..laws.catalog import DEFAULT_HUBER_DELTA, RESIDUALS
-from ..laws.registry import LawSpec, lookup
+from ..laws.registry import RIDGES, LawSpec, lookup
 from ..laws.precision import float64
 from ..laws.forms import supervised_log_loss
 from .starts import design_starts
@@ -98,6 +98,19 @@ class HuberObjective(NamedTuple):
     def __call__(self, z, data: FitData):
         residual = jnp.where(data.weights > 0, self.residuals(z, data), 0.0)  # weight 0: absent
         return jnp.sum(data.weights * solver.huber(residual, self.delta))
+
+
+class Covariance(NamedTuple):
+    """The Huber sandwich at an optimum, over the free optimizer coordinates.
+
+    Attributes:
+      matrix: [F, F] covariance (pseudo-inverse: finite even where H is singular).
+      blind: [M, F] unit directions H cannot see; a combination that moves along one of them
+        has no finite variance, whatever ``matrix`` says.
+    """
+
+    matrix: np.ndarray
+    blind: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,11 +275,15 @@ class Solution:
       unidentified: coefficients the data cannot pin down (see :func:`identifiability`).
       std_errors: approximate standard errors in optimizer space (logs for scale constants),
         ``{name: value}``, from the Huber sandwich at the optimum; empty when not computed.
+      covariance: the sandwich covariance of the free coordinates (:class:`Covariance`), or None.
       local_optima: distinct optima found (optimizer space), best first; bootstrap warm starts.
       failed: every start failed (non-finite objective); then params are NaN.
       screen_runs: on a large table, the runs of the subsample every start was screened on
         (0: the starts ran on the whole table); see :func:`fit_many`.
       polished: on a large table, the distinct candidates polished on the whole table.
+      ridge_starts: starts walked in the law's ridge coordinates first (:mod:`distlaw.fitting.ridge`;
+        0: none); ``status_counts`` and ``converged_fraction`` then describe the polish of their
+        best optima in the law's coordinates.
       stopped_early: the best start ended at the iteration limit, still descending: the optimum
         reported is where it stopped (``SolverConfig.max_iterations``; ``max_iterations=`` of
         :class:`distlaw.ScalingLaw`, ``--max-iterations`` on the command line, raise it).
@@ -283,11 +300,13 @@ class Solution:
     on_bound: tuple = ()
     unidentified: tuple = ()
     std_errors: dict = dataclasses.field(default_factory=dict)
+    covariance: Covariance | None = None
     local_optima: np.ndarray | None = None
     failed: bool = False
     stopped_early: bool = False
     screen_runs: int = 0
     polished: int = 0
+    ridge_starts: int = 0
 
 
 @float64
@@ -349,8 +368,13 @@ def fit_many(
     max_iterations: int | None = None,
     chunk_rows: int | None = None,
     options: gradient.ObjectiveOptions | None = None,
+    ridge_starts: np.ndarray | None = None,
 ) -> list[Solution]:
     """Fit every problem of a stacked :class:`FitData` in one batched call.
+
+    ``ridge_starts`` (a law with a ridge, :mod:`distlaw.fitting.ridge`): starts in its ridge
+    coordinates; the fit walks the ridge from them first, then polishes their best optima (and
+    ``starts``) in the law's coordinates. Ignored where the ridge stage does not apply.
 
     ``starts`` (full optimizer-space rows) is one ``[S, P]`` array shared by all problems, or
     a list with one per problem; starts outside the box are clipped into it. A problem whose
@@ -378,7 +402,12 @@ def fit_many(
     if max_iterations is not None and max_iterations < 1:
         raise InputError(f"max_iterations must be >= 1, got {max_iterations}", argument="max_iterations")
     n_runs = int(np.asarray(problems.weights).shape[-1])
-    if options is not None and options.general:
+    general = options is not None and options.general
+    if ridge_starts is not None and not general and ridge.applies(spec, fixed, ties, bounds):
+        return _fit_along_ridge(spec, problems, starts, ridge_starts, box, delta=delta, residuals=residuals,
+                                fixed=fixed, ties=ties, bounds=bounds, config=config, progress=progress,
+                                identify=identify, max_iterations=max_iterations, chunk_rows=chunk_rows)
+    if general:
         if options.optimizer is None and config is None:
             # The objective differs from Huber least squares only by an asymmetric weight, priors
             # or the loss: its optima lie near the Huber fit's. Start L-BFGS from those optima
@@ -409,6 +438,24 @@ def fit_many(
         members = np.flatnonzero(result.problem == q)
         fits.append(_summarize(box, objective, result, members, _take(problems, q), identify))
     return fits
+
+
+def _fit_along_ridge(spec, problems, starts, ridge_starts, box, *, max_iterations, progress, **settings):
+    """The two stages of :mod:`distlaw.fitting.ridge`: walk in ridge coordinates, then polish the
+    best optima (and ``starts``) in the law's own, for ``RIDGE_POLISH_ITERATIONS`` by default."""
+    shared = {k: settings[k] for k in ("delta", "residuals", "fixed", "ties", "chunk_rows")}
+    walked = fit_many(RIDGES[spec.name], problems, ridge_starts, bounds=ridge.ridge_bounds(spec, settings["bounds"]),
+                      config=settings["config"], progress=progress, identify=False, max_iterations=max_iterations,
+                      **shared)
+    candidates = ridge.to_law(spec, walked, box)
+    given = starts if isinstance(starts, list) else [starts] * len(candidates)
+    polish_starts = [np.concatenate([c, np.asarray(g, dtype=np.float64).reshape(-1, len(spec.fields))])
+                     for c, g in zip(candidates, given, strict=True)]
+    polished = fit_many(spec, problems, polish_starts, bounds=settings["bounds"], config=settings["config"],
+                        identify=settings["identify"], **shared,
+                        max_iterations=max_iterations or ridge.RIDGE_POLISH_ITERATIONS)
+    return [dataclasses.replace(p, ridge_starts=w.n_starts, n_starts=p.n_starts + w.n_starts)
+            for p, w in zip(polished, walked, strict=True)]
 
 
 def _fit_general(box, objective, problems, reduced, start_problem, options, max_iterations, progress):
@@ -626,7 +673,8 @@ def _summarize(box: Constraints, objective, result, members, data, identify, chu
     z = result.params[members[best_local]]
     params = box.expand(z)[0]
     tolerance = CONVERGED_RTOL * max(abs(best_value), 1e-300)
-    unidentified, std_errors = identifiability(box, objective, z, data, chunk=chunk) if identify else ((), {})
+    unidentified, std_errors, covariance = (identifiability(box, objective, z, data, chunk=chunk) if identify
+                                            else ((), {}, None))
     return Solution(
         law=spec.name,
         params=params,
@@ -639,6 +687,7 @@ def _summarize(box: Constraints, objective, result, members, data, identify, chu
         on_bound=box.on_bound(z),
         unidentified=unidentified,
         std_errors=std_errors,
+        covariance=covariance,
         local_optima=box.expand(_distinct_optima(result.params[members], values)),
         stopped_early=bool(result.status[members[best_local]] == solver.MAX_STEPS),
     )
@@ -692,7 +741,9 @@ def identifiability(box: Constraints, objective: HuberObjective, z, data: FitDat
     than 100% uncertain). A direction H cannot see at all (singular H) gives an infinite
     variance. Coefficients on a bound are judged the same way. With ``chunk`` (a large table),
     H and B are summed over chunks of that many runs. Returns
-    ``(flagged natural names, {name: standard error in optimizer space})``.
+    ``(flagged natural names, {name: standard error in optimizer space}, Covariance)``; the
+    covariance (free coordinates) and the directions H cannot see give combinations of
+    coefficients their standard errors (:mod:`distlaw.fitting.derived`).
     """
     spec = box.spec
     hessian, score = _sandwich_pieces(objective, z, data, chunk)
@@ -702,7 +753,7 @@ def identifiability(box: Constraints, objective: HuberObjective, z, data: FitDat
     if not (np.all(np.isfinite(hessian)) and np.all(np.isfinite(score))):
         # The law overflowed at the optimum: nothing can be said of any coefficient.
         return (tuple(n for n, k in zip(spec.natural_names, box.source, strict=True) if k >= 0),
-                {n: math.nan for n, k in zip(spec.natural_names, box.source, strict=True) if k >= 0})
+                {n: math.nan for n, k in zip(spec.natural_names, box.source, strict=True) if k >= 0}, None)
     # Solve in the scale of H's diagonal, where "singular" means "relative to the coordinate".
     scale = np.sqrt(np.maximum(np.diag(hessian), 1e-300))
     eigenvalues, vectors = np.linalg.eigh(hessian / np.outer(scale, scale))
@@ -721,8 +772,11 @@ def identifiability(box: Constraints, objective: HuberObjective, z, data: FitDat
         if not _Z95 * se <= limit:
             flagged.add(k_index)
     unidentified = tuple(name for name, k in zip(spec.natural_names, box.source, strict=True) if k in flagged)
+    # Directions in z that H cannot see (D^-1 v for a null vector v of D^-1 H D^-1).
+    blind = (vectors[:, null] / scale[:, None]).T
+    blind = blind / np.maximum(np.linalg.norm(blind, axis=1, keepdims=True), 1e-300)
     return unidentified, {n: std_errors[names[k]] for n, k in zip(spec.natural_names, box.source, strict=True)
-                          if k >= 0}
+                          if k >= 0}, Covariance(covariance, blind)
 
 
 def _sandwich_pieces(objective: HuberObjective, z, data: FitData, chunk: int = 0):

@@ -39,7 +39,8 @@ from ..laws.catalog import DEFAULT_CI, DEFAULT_HUBER_DELTA, SUPERVISED_LAW, law_
 from ..laws.precision import float64
 from ..laws.registry import LAWS, USER_LAWS, LawSpec, predict_loss
 from ..version import __version__
-from . import gradient, intervals, multistart, starts
+from . import gradient, intervals, multistart, ridge, starts
+from .derived import derived_quantities
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,11 +162,20 @@ class ScalingLaw:
                     "max_iterations": self.max_iterations, "delta": self.huber_delta, "chunk_rows": self.chunk_rows,
                     "options": options}
 
+        # A law with a ridge, from distlaw's own design: the design walks the ridge coordinates,
+        # and the law's coordinates polish its best optima (distlaw.fitting.ridge).
+        ridge_design = None
+        if (self.starts is None or str(self.starts).isdigit()) and ridge.applies(spec, self.fixed, self.ties, self.bounds):
+            count = spec.default_starts if self.starts is None else int(self.starts)
+            ridge_design = ridge.ridge_starts(spec, count, seed=self.seed)
+            # Polished beside the ridge's optima: an earlier fit's optima and the published presets.
+            start_points = np.concatenate([self._warm_points(spec, warm_start), starts.preset_points(spec)])
         t0 = time.perf_counter()
         if len(parts) > MANY_GROUPS:
             solutions = _fit_many_groups(spec, problems, start_points, self.seed, progress, settings)
         else:
-            solutions = multistart.fit_many(spec, problems, start_points, progress=_bar("fit", progress), **settings)
+            solutions = multistart.fit_many(spec, problems, start_points, progress=_bar("fit", progress),
+                                            ridge_starts=ridge_design, **settings)
         timings = {"fit": time.perf_counter() - t0}
         if solutions[0].failed:
             raise FitError(f"every start of the {spec.name} fit failed (the objective is not finite anywhere tried)")
@@ -203,6 +213,10 @@ class ScalingLaw:
             _add_bootstrap(record, spec, problems, solutions, bootstrap, ci, self.seed, progress, settings,
                            _padded(clusters, problems))
             timings["bootstrap"] = time.perf_counter() - t1
+        combinations = derived_quantities(spec, solutions[0].params, box, solutions[0].covariance,
+                                          record.get("bootstrap_samples"), record.get("ci"))
+        if combinations:  # what the data pin down where single coefficients trade off
+            record["derived"] = combinations
         return FitResult(record, timings)
 
     def _start_points(self, spec: LawSpec, box: multistart.Constraints, warm_start, notes: list) -> np.ndarray:
@@ -213,14 +227,17 @@ class ScalingLaw:
             if len(outside):
                 notes.append(f"{len(outside)} of {len(points)} rows of {self.starts} lie outside the box "
                              f"(first: row {outside[0] + 1}); they were clipped into it")
+        return np.concatenate([self._warm_points(spec, warm_start), points])
+
+    def _warm_points(self, spec: LawSpec, warm_start) -> np.ndarray:
+        """An earlier fit's optima (pooled and per group), optimizer space; none without one."""
         if warm_start is None:
-            return points
+            return np.zeros((0, len(spec.fields)))
         old = load_fit(str(warm_start))
         if old["law"] != spec.name:
             raise InputError(f"warm_start {warm_start}: a {old['law']} fit, not {spec.name}", argument="warm_start")
         previous = [old["params"]] + [g["params"] for g in old.get("groups", [])]
-        warm = np.array([np.asarray(spec.from_natural(p), dtype=np.float64) for p in previous])
-        return np.concatenate([warm, points])
+        return np.array([np.asarray(spec.from_natural(p), dtype=np.float64) for p in previous])
 
     def _supervised_law(self, spec: LawSpec) -> tuple[dict | None, dict | None]:
         """(supervised coefficients, the record of a supervised fit made first, if any)."""
@@ -263,6 +280,10 @@ class ScalingLaw:
             # A large table: the starts were screened on a subsample, the best few polished.
             **({"screening": {"runs": solution.screen_runs, "starts": solution.n_starts,
                               "polished": solution.polished}} if solution.screen_runs else {}),
+            # A law with a ridge: this many starts walked it first (distlaw.fitting.ridge), and
+            # status_counts / converged_fraction describe the polish of their best optima.
+            **({"ridge_walk": {"starts": solution.ridge_starts,
+                               "polished": solution.n_starts - solution.ridge_starts}} if solution.ridge_starts else {}),
         }
 
 

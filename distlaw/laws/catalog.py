@@ -210,6 +210,41 @@ LAW_INFO: dict[str, LawInfo] = {
     ),
 }
 
+# Laws whose fits first walk their ridge in other coordinates (distlaw.fitting.ridge), keyed by
+# the law: the same function with the well-pinned combinations as coordinates. Internal: never
+# listed, never written to FIT.json. Its box: effective exponents in [0, 5] (published ones lie in
+# 0.2-0.5), gamma' from 1e-3 (a sharp switch; the law's own box stops at 0, which these
+# coordinates divide by), the rest as the law's. Its "paper_starts" are the ranges its design
+# samples (distlaw.fitting.starts): k_a, k_b (the log reducible term at N0 = 1e9, D0 = 2e10,
+# times gamma') within e^+-5, effective exponents 0.05-1, gamma' 0.03-2 (log-uniform).
+RIDGE_INFO: dict[str, LawInfo] = {
+    "distillation": LAW_INFO["distillation"]._replace(
+        name="distillation@ridge",
+        formula="the distillation law in k_a = gamma' log(A'/N0^alpha'), k_b, alpha' gamma', beta' gamma', gamma', c0, c1, "
+                "f1, d1",
+        coefficients=("k_a", "k_b", "alpha_gamma", "beta_gamma", "gamma", "c0", "c1", "f1", "d1"),
+        scale=frozenset({"d1"}),
+        presets={},
+        bounds={"k_a": (None, None), "k_b": (None, None), "alpha_gamma": (0.0, 5.0), "beta_gamma": (0.0, 5.0),
+                "gamma": (1e-3, 5.0), **{k: DEFAULT_BOUNDS["distillation"][k] for k in ("c0", "c1", "f1", "d1")}},
+        paper_starts=((-5.0, 5.0), (-5.0, 5.0), (0.05, 1.0), (0.05, 1.0), (0.03, 2.0), (0.0, 4.0), (0.1, 1e4),
+                      (0.02, 1.5), (-1.0, 1.0)),
+    ),
+}
+
+# Combinations of coefficients that fits report beside them, with standard errors (and
+# bootstrap intervals): what the data pin down where single coefficients trade off. In
+# (A/N^alpha + B/D^beta)^gamma only the products alpha gamma and beta gamma (the loss's
+# exponents in N where N limits, in D where D limits) are well pinned when gamma is not:
+# Busbridge et al.'s supervised fit and the distillation law (issue 22).
+DERIVED: dict[str, dict[str, tuple[str, object]]] = {
+    law: {
+        "alpha_gamma": ("alpha gamma: the loss's exponent in N where N limits", lambda c: c["alpha"] * c["gamma"]),
+        "beta_gamma": ("beta gamma: the loss's exponent in D where D limits", lambda c: c["beta"] * c["gamma"]),
+    }
+    for law in ("supervised", "distillation")
+}
+
 LAW_NAMES: tuple[str, ...] = tuple(LAW_INFO)
 # The law whose fits give Ltilde_S to the distillation law, and the one planning distills with.
 SUPERVISED_LAW = "supervised"

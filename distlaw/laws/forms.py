@@ -17,6 +17,7 @@ constants as logs); :class:`distlaw.laws.LawSpec` converts to and from the publi
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import jax
@@ -65,6 +66,23 @@ class DistillationParams(NamedTuple):
     log_b: jnp.ndarray
     alpha: jnp.ndarray
     beta: jnp.ndarray
+    gamma: jnp.ndarray
+    c0: jnp.ndarray
+    c1: jnp.ndarray
+    f1: jnp.ndarray
+    log_d1: jnp.ndarray
+
+
+class DistillationRidgeParams(NamedTuple):
+    """The distillation law in the coordinates its ridge is straight in (see
+    :func:`distillation_ridge_log_loss`): gamma' log A'/N0^alpha', gamma' log B'/D0^beta', the
+    effective exponents alpha' gamma', beta' gamma', then gamma', c0, c1, f1, log d1 as in
+    :class:`DistillationParams`."""
+
+    k_a: jnp.ndarray
+    k_b: jnp.ndarray
+    alpha_gamma: jnp.ndarray
+    beta_gamma: jnp.ndarray
     gamma: jnp.ndarray
     c0: jnp.ndarray
     c1: jnp.ndarray
@@ -147,6 +165,65 @@ def distillation_log_loss(p: DistillationParams, log_n_s, log_d_s, log_l_t, log_
     # (1 + x^(1/f1))^(-c1 f1) with x = L_T / (Ltilde_S d1), in logs: -c1 f1 softplus(log x / f1).
     gap = -p.c1 * p.f1 * softplus((log_l_t - log_l_sup - p.log_d1) / p.f1)
     return _log_sum_exp(log_l_t, -p.c0 * log_l_t + gap + p.gamma * reducible)
+
+
+# Reference sizes of the ridge coordinates (a student of 1B parameters on 20B tokens): centring
+# log N and log D there keeps k_a and alpha' gamma' (k_b and beta' gamma') from trading off.
+RIDGE_LOG_N0 = math.log(1e9)
+RIDGE_LOG_D0 = math.log(2e10)
+
+
+def distillation_ridge_log_loss(p: DistillationRidgeParams, log_n_s, log_d_s, log_l_t, log_l_sup):
+    """log L_S for Eq. 8 in ridge coordinates: the same function as :func:`distillation_log_loss`.
+
+    The reducible term (A'/N_S^alpha' + B'/D_S^beta')^gamma' is, in logs,
+
+        gamma' LSE((k_a - a (log N_S - log N0)) / gamma', (k_b - b (log D_S - log D0)) / gamma'),
+
+    with a = alpha' gamma', b = beta' gamma', k_a = gamma' log A' - a log N0 and k_b likewise: a
+    soft maximum of two power laws with temperature gamma'. Where the data cannot tell a smooth
+    switch between the N- and D-limited regimes from a sharp one, the fit's ridge runs along
+    gamma' at fixed a, b, k_a, k_b: a straight line here, a hyperbola (alpha', log A' growing like
+    1/gamma') in :class:`DistillationParams`, which a Levenberg-Marquardt solver walks in
+    thousands of small steps (issue 22). Fits walk here first (:mod:`distlaw.fitting.ridge`).
+    """
+    reducible = p.gamma * _log_sum_exp((p.k_a - p.alpha_gamma * (log_n_s - RIDGE_LOG_N0)) / p.gamma,
+                                       (p.k_b - p.beta_gamma * (log_d_s - RIDGE_LOG_D0)) / p.gamma)
+    gap = -p.c1 * p.f1 * softplus((log_l_t - log_l_sup - p.log_d1) / p.f1)
+    return _log_sum_exp(log_l_t, -p.c0 * log_l_t + gap + reducible)
+
+
+def distillation_from_ridge(rows, alpha_max: float = math.inf, beta_max: float = math.inf):
+    """[S, 9] ridge coordinates -> [S, 9] :class:`DistillationParams` rows (NumPy).
+
+    alpha' = a / gamma', beta' = b / gamma', log A' = (k_a + a log N0) / gamma', log B' likewise.
+    Where alpha' or beta' would pass ``alpha_max`` / ``beta_max``, gamma' is raised until they do
+    not: a move along the ridge (a, b, k_a, k_b kept), which barely changes the loss, instead of
+    clipping alpha' alone, which breaks the fit.
+    """
+    import numpy as np
+
+    rows = np.array(rows, dtype=np.float64, ndmin=2)
+    k_a, k_b, a, b, gamma = (rows[:, i] for i in range(5))
+    gamma = np.maximum.reduce([gamma, a / alpha_max, b / beta_max])
+    out = rows.copy()
+    out[:, 0] = (k_a + a * RIDGE_LOG_N0) / gamma
+    out[:, 1] = (k_b + b * RIDGE_LOG_D0) / gamma
+    out[:, 2], out[:, 3], out[:, 4] = a / gamma, b / gamma, gamma
+    return out
+
+
+def distillation_to_ridge(rows):
+    """[S, 9] :class:`DistillationParams` rows -> ridge coordinates (NumPy; the inverse above)."""
+    import numpy as np
+
+    rows = np.array(rows, dtype=np.float64, ndmin=2)
+    log_a, log_b, alpha, beta, gamma = (rows[:, i] for i in range(5))
+    out = rows.copy()
+    out[:, 2], out[:, 3] = alpha * gamma, beta * gamma
+    out[:, 0] = gamma * log_a - out[:, 2] * RIDGE_LOG_N0
+    out[:, 1] = gamma * log_b - out[:, 3] * RIDGE_LOG_D0
+    return out
 
 
 def data_constrained_log_loss(p: DataConstrainedParams, log_n, log_d, log_u):

@@ -114,6 +114,7 @@ _FORMS = {
     "distillation": (forms.DistillationParams, forms.distillation_log_loss),
     "data_constrained": (forms.DataConstrainedParams, forms.data_constrained_log_loss),
     "kaplan": (forms.KaplanParams, forms.kaplan_log_loss),
+    "distillation@ridge": (forms.DistillationRidgeParams, forms.distillation_ridge_log_loss),
 }
 
 
@@ -131,11 +132,14 @@ def _spec(info: catalog.LawInfo) -> LawSpec:
 # The built-in laws, and users' laws met in this process (``LABEL@DIGEST``, :mod:`distlaw.laws.user`).
 LAWS: dict[str, LawSpec] = {name: _spec(info) for name, info in catalog.LAW_INFO.items()}
 USER_LAWS: dict[str, LawSpec] = {}
+# Internal: a law's ridge coordinates, keyed by the law (catalog.RIDGE_INFO; distlaw.fitting.ridge).
+RIDGES: dict[str, LawSpec] = {law: _spec(info) for law, info in catalog.RIDGE_INFO.items()}
+_RIDGE_NAMES = {spec.name: spec for spec in RIDGES.values()}
 
 
 def lookup(name: str) -> LawSpec:
     """The law registered as ``name``, built-in or a user's (see :func:`get_law` for errors)."""
-    spec = LAWS.get(name) or USER_LAWS.get(name)
+    spec = LAWS.get(name) or USER_LAWS.get(name) or _RIDGE_NAMES.get(name)
     return spec if spec is not None else get_law(name)
 
 
