@@ -40,7 +40,7 @@ from ..laws.catalog import DEFAULT_HUBER_DELTA, RESIDUALS
 from ..laws.registry import RIDGES, LawSpec, lookup
 from ..laws.precision import float64
 from ..laws.forms import supervised_log_loss
-from .starts import design_starts
+from .starts import design_starts, preset_points
 
 CONVERGED_RTOL = 1e-6  # a start "reached the best optimum" within this relative objective
 _ON_BOUND_RTOL = 1e-7  # a coefficient this close to a bound (relative, optimizer space) sits on it
@@ -612,11 +612,16 @@ def select(data: FitData, index) -> FitData:
 
 @float64
 def fit(spec: LawSpec, data: FitData, starts: np.ndarray | None = None, **kwargs) -> Solution:
-    """Fit one data set from many starts (default: the law's default design). See :func:`fit_many`.
+    """Fit one data set from many starts (default: the law's default design; for a law with a
+    ridge, that design walks the ridge first, as :meth:`distlaw.ScalingLaw.fit` does: see
+    :mod:`distlaw.fitting.ridge`). See :func:`fit_many`.
 
     Raises :class:`~distlaw.errors.FitError` when every start fails (the objective is not finite
     anywhere tried), as :meth:`distlaw.ScalingLaw.fit` does.
     """
+    if starts is None and "ridge_starts" not in kwargs and not kwargs.get("options") and \
+            ridge.applies(spec, kwargs.get("fixed"), kwargs.get("ties"), kwargs.get("bounds")):
+        starts, kwargs["ridge_starts"] = preset_points(spec), ridge.ridge_starts(spec, spec.default_starts)
     if starts is None:
         starts = design_starts(spec, spec.default_starts)
     stacked = jax.tree.map(lambda a: np.asarray(a)[None], data)
