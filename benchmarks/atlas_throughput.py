@@ -14,6 +14,9 @@ Parquet settings: `distlaw.atlas.write.parquet_options`):
 And the whole command, `distlaw atlas SWEEP -o DIR` in a fresh process (start-up, JAX import,
 reading the fit, compiled programs from a warm persistent cache, evaluation and writing), wall
 time, median of 3 after one run that fills the cache.
+
+Every timed way starts with the disk's dirty pages flushed (``os.sync()``): none pays for writing
+back an earlier one's files.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def main() -> None:
     write_loss_atlas(sweep, laws, metadata, progress=False)  # compiles
     first = time.perf_counter() - t
     sweep = load_sweep(sweep_path, output=work / "distlaw")
+    os.sync()
     t = time.perf_counter()
     write_loss_atlas(sweep, laws, metadata, progress=False)
     ours = time.perf_counter() - t
@@ -93,10 +97,12 @@ def main() -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, target, **parquet_options(table.schema, loss_repeated_columns(table.schema)))
 
+    os.sync()
     t = time.perf_counter()
     for item in tables:
         write_one(item, "pyarrow-1")
     arrow_one_thread = time.perf_counter() - t
+    os.sync()
     t = time.perf_counter()
     with ThreadPoolExecutor(writers) as pool:  # the files written side by side, as distlaw does
         list(pool.map(lambda item: write_one(item, "pyarrow"), tables))
@@ -115,6 +121,7 @@ def main() -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, target, **parquet_options(table.schema, loss_repeated_columns(table.schema)))
 
+    os.sync()
     t = time.perf_counter()
     with ThreadPoolExecutor(writers) as pool:  # NumPy and pyarrow release the GIL: partitions side by side
         list(pool.map(numpy_partition, range(len(axes["student_params"]))))
@@ -130,6 +137,9 @@ def main() -> None:
         worst = max(worst, max(float(np.max(np.abs(ours_part[c].to_numpy() / numpy_part[c].to_numpy() - 1)))
                                for c in schema.names))
 
+    del tables
+    for folder in ("pyarrow-1", "pyarrow", "numpy", "warm"):
+        shutil.rmtree(work / folder, ignore_errors=True)
     command = whole_command(sweep_path, work)
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on "
@@ -165,6 +175,7 @@ def whole_command(sweep_path: str, work: Path, repeats: int = 3) -> float:
     times = []
     for i in range(repeats + 1):  # the first run fills the persistent cache
         out = work / f"command-{i}"
+        os.sync()
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "distlaw", "atlas", sweep_path, "-o", str(out)], check=True, env=env,
                        stdout=subprocess.DEVNULL)

@@ -5,6 +5,8 @@ bits, a damaged file must be ignored (recompiled, rewritten), and nothing is wri
 cache folder is configured.
 """
 
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -85,7 +87,7 @@ def test_a_program_prepared_in_the_background_is_the_one_called(cache_folder):
     args = (np.linspace(0, 1, 7), np.float64(0.5))
     with jax.enable_x64(True):
         programs.prepare(twice_plus, "test-prepared", args)
-        key = programs._local_key("test-prepared", {}, args)
+        key = programs._local_key("test-prepared", {}, args, programs.compile_options())
         assert key in programs._LOADED
         out = programs.call(twice_plus, "test-prepared", args)
         assert out.dtype == jnp.float64  # the thread compiled in float64, as the caller asked
@@ -101,3 +103,45 @@ def test_a_failed_background_compilation_is_raised_by_call(cache_folder):
     programs.prepare(broken, "test-broken", args)
     with pytest.raises(TypeError):
         programs.call(broken, "test-broken", args)
+
+
+_PROGRAM_SCRIPT = """
+import sys, jax, jax.numpy as jnp
+from distlaw.cli import runtime
+runtime.configure_jax()  # JAX's persistent cache in DISTLAW_CACHE_DIR, as every command
+jax.config.update("jax_enable_x64", True)
+from distlaw.fitting import programs
+
+def law(x, y):
+    return jnp.exp(x) ** y * 3.0 + jnp.log1p(x)
+
+value = programs.call(jax.jit(law), "test-law", (jnp.linspace(0.0, 1.0, 1000), jnp.float64(2.5)))
+print(repr(float(value[-1])))
+"""
+
+
+def test_a_program_jax_loaded_from_its_own_cache_is_not_stored(tmp_path):
+    """JAX's persistent cache answers a compile whose distlaw file is gone (evicted, or a
+    source edit that left the program as it was); the executable it loads serializes without
+    its object code on the CPU, and a later process loading that file failed as it ran
+    ("Function ... not found"). Such a program must not be stored: every run gives the value."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DISTLAW_CACHE_DIR": str(tmp_path / "cache")}
+    script = tmp_path / "program.py"
+    script.write_text(_PROGRAM_SCRIPT)
+
+    def run() -> float:
+        done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return float(done.stdout.strip().splitlines()[-1])
+
+    expected = float(np.exp(1.0) ** 2.5 * 3.0 + np.log1p(1.0))
+    assert run() == pytest.approx(expected, rel=1e-15)  # compiled by XLA, stored
+    stored = list((tmp_path / "cache" / "distlaw-executables").glob("test-law-*.bin"))
+    assert len(stored) == 1
+    stored[0].unlink()
+    assert run() == pytest.approx(expected, rel=1e-15)  # answered by JAX's cache: not stored
+    assert not list((tmp_path / "cache" / "distlaw-executables").glob("test-law-*.bin"))
+    assert run() == pytest.approx(expected, rel=1e-15)

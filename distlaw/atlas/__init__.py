@@ -8,7 +8,8 @@ Modules:
   folder    ``build_atlas()`` and ``Atlas``: write a sweep's atlas, read a finished folder
   lookup    ``AtlasLookup``: interpolated lookups between grid points
 
-May import: :mod:`distlaw.errors`, :mod:`distlaw.laws`, :mod:`distlaw.io`, :mod:`distlaw.planning`.
+May import: :mod:`distlaw.errors`, :mod:`distlaw.laws`, :mod:`distlaw.io`, :mod:`distlaw.planning`,
+:mod:`distlaw.fitting` (its store of compiled programs).
 """
 
 from .evaluate import flops_column, loss_chunk, loss_columns, loss_tables, numpy_loss_rows

@@ -58,8 +58,15 @@ def mesh_sharding(devices=None):
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("rows"))
 
 
+# XLA's loop emitters on the CPU, as distlaw's solver programs (distlaw.fitting.programs):
+# a 33M-row atlas's chunks cost 0.25 fewer CPU-seconds than with its fusion emitters, and the
+# command 0.1-0.2 s less (benchmarks/README.md). A debug option of every backend's compiler;
+# only the CPU's reads it.
+ROW_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
+
 @float64
-@jax.jit
+@partial(jax.jit, compiler_options=ROW_COMPILER_OPTIONS)
 def loss_tables(laws: PlanningLaws, n_s, inner_axes) -> dict:
     """Everything a loss-atlas row needs that depends on fewer than all of its axes, for one N_S.
 
@@ -106,7 +113,7 @@ def loss_tables(laws: PlanningLaws, n_s, inner_axes) -> dict:
 
 
 @float64
-@partial(jax.jit, static_argnames=("size", "aligned", "sharding", "quantiles"))
+@partial(jax.jit, static_argnames=("size", "aligned", "sharding", "quantiles"), compiler_options=ROW_COMPILER_OPTIONS)
 def loss_chunk(laws: PlanningLaws, tables: dict, start, samples=None, *, size: int, aligned: bool = False,
                sharding=None, quantiles=()) -> dict:
     """Rows ``start .. start + size`` of one student size's block of the loss atlas.

@@ -1,4 +1,5 @@
-"""Compiled solver programs kept across processes, so a repeated command skips tracing them.
+"""Compiled programs (the solver's, the atlas's) kept across processes, so a repeated command
+skips tracing them.
 
 JAX's persistent compilation cache (which the CLI turns on) skips *compiling* a program a
 second time, but every process still *traces* and *lowers* it to find the cache entry: 0.5 s
@@ -36,36 +37,37 @@ _LOADED: dict = {}  # _local_key -> compiled program (or a Future of one), for t
 
 @functools.cache
 def _sources_digest() -> str:
-    """sha256 of the modules whose code is inside the solver's programs (a changed source, even
-    without a version bump, must never load an old program)."""
-    here = Path(__file__).resolve().parent
-    files = [here / "solver.py", here / "multistart.py", here.parent / "laws" / "forms.py",
-             here.parent / "laws" / "registry.py", here.parent / "laws" / "catalog.py"]
+    """sha256 of distlaw's sources: whatever a stored program holds (the solver, the laws, the
+    atlas's rows) comes from them, and a changed source, even without a version bump, must
+    never load an old program. (All of them: a few milliseconds, once per process.)"""
+    package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in files:
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def _key(name: str, static: tuple, args: tuple) -> str:
+def _key(name: str, static: tuple, args: tuple, options: dict) -> str:
     leaves, treedef = jax.tree.flatten(args)
     shapes = [(tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__))) for x in leaves]
     devices = [(d.platform, d.device_kind) for d in jax.devices()]
     text = repr((name, __version__, _sources_digest(), jax.__version__, jax.default_backend(), devices,
-                 bool(jax.config.jax_enable_x64), compile_options(), static, str(treedef), shapes))
+                 bool(jax.config.jax_enable_x64), options, static, str(treedef), shapes))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def call(function, name: str, args: tuple, **static):
+def call(function, name: str, args: tuple, *, xla_options: dict | None = None, **static):
     """``function(*args, **static)`` (a jitted function with static keyword arguments), run
-    by a program compiled with :func:`compile_options` and kept for this process, and stored
-    whole when a compilation cache folder is configured."""
-    key = _local_key(name, static, args)
+    by a program compiled with ``xla_options`` (default :func:`compile_options`) and kept for
+    this process, and stored whole when a compilation cache folder is configured."""
+    options = compile_options() if xla_options is None else dict(xla_options)
+    key = _local_key(name, static, args, options)
     program = _LOADED.get(key)
     if isinstance(program, concurrent.futures.Future):  # being prepared in the background
         program = _LOADED[key] = program.result()
     if program is None:
-        program = _LOADED[key] = _load_or_compile(function, name, args, static)
+        program = _LOADED[key] = _load_or_compile(function, name, args, static, options)
     return program(*args)
 
 
@@ -78,7 +80,8 @@ def prepare(function, name: str, args: tuple, **static) -> None:
     of a small fit's cold start (benchmarks/README.md). ``args`` need only the shapes and
     dtypes of the real ones. A failure there is retried, and raised, by ``call``.
     """
-    key = _local_key(name, static, args)
+    options = compile_options()
+    key = _local_key(name, static, args, options)
     if key in _LOADED:
         return
     future: concurrent.futures.Future = concurrent.futures.Future()
@@ -87,7 +90,7 @@ def prepare(function, name: str, args: tuple, **static) -> None:
     def work():
         try:
             with jax.enable_x64(x64):
-                future.set_result(_load_or_compile(function, name, args, static))
+                future.set_result(_load_or_compile(function, name, args, static, options))
         except Exception:  # noqa: BLE001 -- call() compiles it again and raises there
             future.set_result(None)
 
@@ -105,26 +108,47 @@ def compile_options() -> dict:
     return {"xla_cpu_use_fusion_emitters": False} if jax.default_backend() == "cpu" else {}
 
 
-def _local_key(name: str, static: dict, args: tuple):
+def _local_key(name: str, static: dict, args: tuple, options: dict):
     """What makes a program distinct in this process: the static settings themselves (hashable),
-    the arguments' structure, shapes and dtypes, and the precision in force."""
+    the arguments' structure, shapes and dtypes, the precision in force and the XLA options."""
     leaves, treedef = jax.tree.flatten(args)
     shapes = tuple((tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__))) for x in leaves)
-    return name, tuple(sorted(static.items())), treedef, shapes, bool(jax.config.jax_enable_x64)
+    return (name, tuple(sorted(static.items())), treedef, shapes, bool(jax.config.jax_enable_x64),
+            tuple(sorted(options.items())))
 
 
-def _load_or_compile(function, name: str, args: tuple, static: dict):
+def _load_or_compile(function, name: str, args: tuple, static: dict, options: dict):
     folder = jax.config.jax_compilation_cache_dir
     path = None
     if folder:
-        path = Path(folder) / "distlaw-executables" / f"{name}-{_key(name, tuple(sorted(static.items())), args)}.bin"
+        path = Path(folder) / "distlaw-executables" / f"{name}-{_key(name, tuple(sorted(static.items())), args, options)}.bin"
         program = _load(path)
         if program is not None:
             return program
-    program = function.lower(*args, **static).compile(compiler_options=compile_options())
-    if path is not None:
+    _WATCH.hit = False
+    _WATCH.active = True
+    try:
+        program = function.lower(*args, **static).compile(compiler_options=options or None)
+    finally:
+        _WATCH.active = False
+    # Only a program XLA compiled here is stored: one JAX loaded from its own persistent cache
+    # serializes without its object code on the CPU, and loading that file later fails when it
+    # runs ("Function ... not found"; tests/test_programs.py). Such a program is traced again
+    # by the next process, as without this store.
+    if path is not None and not _WATCH.hit:
         _store(program, path)
     return program
+
+
+_WATCH = threading.local()  # this thread's compile: did JAX's persistent cache answer it?
+
+
+def _on_event(event: str, **_) -> None:
+    if event == "/jax/compilation_cache/cache_hits" and getattr(_WATCH, "active", False):
+        _WATCH.hit = True
+
+
+jax.monitoring.register_event_listener(_on_event)
 
 
 def _load(path: Path):
