@@ -145,7 +145,8 @@ def _slsqp_functions(laws, log_n_s, log_c, delta_lgt, delta_pre):
     }
 
 
-def scipy_huber_least_squares(spec, data: FitData, starts, delta: float, lower, upper, max_nfev: int = 3000):
+def scipy_huber_least_squares(spec, data: FitData, starts, delta: float, lower, upper, max_nfev: int = 3000,
+                              require_convergence: bool = True):
     """SciPy's trust-region reflective least squares with the Huber loss, the best of ``starts``.
 
     ``least_squares(r, method="trf", loss="huber", f_scale=delta, bounds=(lower, upper))`` on the
@@ -153,6 +154,8 @@ def scipy_huber_least_squares(spec, data: FitData, starts, delta: float, lower, 
     constants): its cost 0.5 f^2 sum rho((r/f)^2) is sum Huber_delta(r), distlaw's objective at
     unit weights. Residuals and their Jacobian come from ``jax.jit(spec.log_loss)`` and
     ``jax.jacfwd``, evaluated in float64 NumPy; starts are clipped into the box; tolerances 1e-15.
+    Every start must converge by a tolerance unless ``require_convergence`` is False (random
+    starts, of which some wander until ``max_nfev``: the best of them is still SciPy's best).
     Returns ``(best OptimizeResult, residuals)`` with ``residuals(z)`` the NumPy residual function.
     """
     from scipy.optimize import least_squares
@@ -175,7 +178,7 @@ def scipy_huber_least_squares(spec, data: FitData, starts, delta: float, lower, 
         result = least_squares(residuals, x0, jac=jac, method="trf", loss="huber", f_scale=delta,
                                bounds=(lower, upper), x_scale="jac", ftol=1e-15, xtol=1e-15, gtol=1e-15,
                                max_nfev=max_nfev)
-        assert result.status > 0, result.message  # converged by a tolerance, not max_nfev
+        assert result.status > 0 or not require_convergence, result.message  # a tolerance, not max_nfev
         if best is None or result.cost < best.cost:
             best = result
     return best, residuals

@@ -108,28 +108,29 @@ def build_atlas(
       SweepError, FitFileError, AtlasError (a folder holding another sweep's atlas).
     """
     sweep = _as_sweep(sweep, output)
-    _check_law(sweep)  # every mistake in the law or the grids is named before the folder exists
+    law = _check_law(sweep)  # every mistake in the law or the grids is named before the folder exists
     with _writer_lock(sweep.output, process):
         if sweep.kind == "law":
-            return _build_law_atlas(sweep, progress, process)
-        return _build_distillation_atlas(sweep, progress, process)
+            return _build_law_atlas(sweep, law, process)
+        return _build_distillation_atlas(sweep, law, progress, process)
 
 
-def _check_law(sweep) -> None:
-    """Load the sweep's law and check it against the grids (the teacher losses), writing nothing."""
+def _check_law(sweep) -> dict:
+    """Load the sweep's law and check it against the grids (the teacher losses), writing nothing;
+    returns what the atlas is built from: ``record`` (the fit), and ``spec`` (a law atlas) or
+    ``laws`` and ``samples`` (a distillation atlas)."""
     from ..io.fitfile import load_fit
     from ..planning.plans import load_planning_laws
 
+    record = load_fit(sweep.law, law=DISTILLATION_LAW)
     if sweep.kind == "law":
         from ..laws.user import resolve
 
-        resolve(load_fit(sweep.law, law=DISTILLATION_LAW)["law"])
-        return
-    record = load_fit(sweep.law, law=DISTILLATION_LAW)
+        return {"record": record, "spec": resolve(record["law"])}
     laws = load_planning_laws(sweep.law, sweep.architecture(), where=f"{sweep.path}: key 'law' =")
     _check_teacher_losses(sweep, laws)
-    if sweep.quantiles:
-        bootstrap_samples(record, sweep.law)
+    samples = bootstrap_samples(record, sweep.law) if sweep.quantiles else None
+    return {"record": record, "laws": laws, "samples": samples}
 
 
 @contextlib.contextmanager
@@ -151,15 +152,10 @@ def _writer_lock(folder: Path, process: tuple[int, int]):
         lock.release()
 
 
-def _build_distillation_atlas(sweep, progress, process) -> Atlas:
+def _build_distillation_atlas(sweep, law: dict, progress, process) -> Atlas:
     from .write import atlas_metadata, prepare_folder, write_contours, write_loss_atlas, write_manifest, write_plan_atlas
-    from ..io.fitfile import load_fit
-    from ..planning.plans import load_planning_laws
 
-    record = load_fit(sweep.law, law=DISTILLATION_LAW)
-    laws = load_planning_laws(sweep.law, sweep.architecture(), where=f"{sweep.path}: key 'law' =")
-    _check_teacher_losses(sweep, laws)
-    samples = bootstrap_samples(record, sweep.law) if sweep.quantiles else None
+    record, laws, samples = law["record"], law["laws"], law["samples"]
     metadata = atlas_metadata(sweep, {"law": DISTILLATION_LAW, "params": record["params"],
                                       "supervised": record["supervised"], "source": sweep.law,
                                       "bootstrap_resamples": None if samples is None else len(samples)})
@@ -180,14 +176,11 @@ def _build_distillation_atlas(sweep, progress, process) -> Atlas:
     return Atlas(sweep.output, manifest_path=manifest, notes=tuple(notes), seconds=time.perf_counter() - start)
 
 
-def _build_law_atlas(sweep, progress, process) -> Atlas:
+def _build_law_atlas(sweep, law: dict, process) -> Atlas:
     """A law atlas (a fit of a law of params and tokens): its loss grid and its plans."""
     from .write import atlas_metadata, prepare_folder, write_law_loss, write_law_plan, write_manifest
-    from ..io.fitfile import load_fit
-    from ..laws.user import resolve
 
-    record = load_fit(sweep.law, law=DISTILLATION_LAW)
-    spec = resolve(record["law"])
+    record, spec = law["record"], law["spec"]
     params = spec.from_natural(record["params"])
     law_record = {"kind": "law", "law": record["law"], "params": record["params"], "source": sweep.law}
     if "law_source" in record:
