@@ -18,10 +18,13 @@ import numpy as np
 from distlaw.fitting import FitData, HuberObjective
 
 
-def chinchilla_value_and_grad(theta, log_n, log_d, log_obs, weights, delta):
-    """Summed Huber loss of log residuals of ``E + A/N^alpha + B/D^beta`` and its gradient.
+def chinchilla_value_and_grad(theta, log_n, log_d, log_obs, weights, delta, overestimate_weight=1.0):
+    """Summed Huber loss of log residuals of ``E + A/N^alpha + B/D^beta`` and its gradient:
+    sum w a(r) Huber(r), a = ``overestimate_weight`` where the law predicts too high (r > 0), 1
+    elsewhere (OLMo-core's asymmetric fit; 1: the plain objective).
 
-    theta = (log E, log A, log B, alpha, beta). NumPy only.
+    theta = (log E, log A, log B, alpha, beta). NumPy only (written out: the oracle shares no
+    code with distlaw).
     """
     log_e, log_a, log_b, alpha, beta = theta
     terms = np.stack([np.full_like(log_n, log_e), log_a - alpha * log_n, log_b - beta * log_d])
@@ -30,6 +33,7 @@ def chinchilla_value_and_grad(theta, log_n, log_d, log_obs, weights, delta):
     total = expd.sum(axis=0)
     residual = top + np.log(total) - log_obs
     absr = np.abs(residual)
+    weights = weights * np.where(residual > 0, overestimate_weight, 1.0)
     value = np.sum(weights * np.where(absr <= delta, 0.5 * residual**2, delta * (absr - 0.5 * delta)))
     slope = weights * np.clip(residual, -delta, delta)  # Huber'(r)
     share = expd / total  # d log Lhat / d term_k
@@ -41,6 +45,29 @@ def chinchilla_value_and_grad(theta, log_n, log_d, log_obs, weights, delta):
         -np.sum(slope * share[2] * log_d),
     ])  # fmt: skip
     return value, grad
+
+
+def scipy_chinchilla_best(frame, delta: float, weights=None, overestimate_weight: float = 1.0, n_starts: int = 40,
+                          seed: int = 0) -> float:
+    """SciPy L-BFGS-B's best of ``n_starts`` random starts on :func:`chinchilla_value_and_grad`
+    (columns ``params, tokens, loss``), in distlaw's default box: E, A, B >= 1e-6 (as logs),
+    exponents in [0, 5]; starts log E in [-1, 1], log A, log B in [0, 10], exponents in [0, 1]."""
+    import math
+
+    from scipy.optimize import minimize
+
+    arrays = (np.log(frame["params"].to_numpy(dtype=np.float64)), np.log(frame["tokens"].to_numpy(dtype=np.float64)),
+              np.log(frame["loss"].to_numpy(dtype=np.float64)),
+              np.ones(len(frame)) if weights is None else np.asarray(weights, dtype=np.float64))
+    box = [(math.log(1e-6), None)] * 3 + [(0.0, 5.0)] * 2
+    rng = np.random.default_rng(seed)
+    best = math.inf
+    for _ in range(n_starts):
+        z0 = [rng.uniform(-1, 1), rng.uniform(0, 10), rng.uniform(0, 10), rng.uniform(0, 1), rng.uniform(0, 1)]
+        fit = minimize(chinchilla_value_and_grad, z0, args=(*arrays, delta, overestimate_weight), jac=True,
+                       method="L-BFGS-B", bounds=box, options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000})
+        best = min(best, float(fit.fun))
+    return best
 
 
 def scipy_multistart(law: str, data: FitData, starts: np.ndarray, delta: float, box=None):

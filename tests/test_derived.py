@@ -9,8 +9,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 import pytest
 
-from distlaw import ScalingLaw, fitting
-from distlaw.laws import LAWS, PAPER_DISTILLATION, PAPER_SUPERVISED
+from distlaw import ScalingLaw
+from distlaw.laws import PAPER_DISTILLATION, PAPER_SUPERVISED
 from distlaw.laws.synthetic import distillation_table, generate
 
 PAPER_ALPHA_GAMMA = PAPER_DISTILLATION["alpha"] * PAPER_DISTILLATION["gamma"]  # 0.2452

@@ -18,6 +18,7 @@ from distlaw.errors import InputError
 from distlaw.fitting import gradient
 from distlaw.laws import EPOCH_CHINCHILLA
 from distlaw.laws.synthetic import chinchilla_table
+from reference import scipy_chinchilla_best
 
 DELTA = 1e-3
 
@@ -30,35 +31,6 @@ def frame():
 @pytest.fixture(scope="module")
 def lm_fit(frame):
     return ScalingLaw("chinchilla", huber_delta=DELTA).fit(frame)
-
-
-def _asymmetric_sum(z, n, d, y, weight, delta):
-    """sum a(r) Huber(r), a = weight where r > 0, for the Chinchilla form at z = (log E, log A,
-    log B, alpha, beta); value and gradient in NumPy."""
-    terms = np.stack([np.full_like(n, z[0]), z[1] - z[3] * np.log(n), z[2] - z[4] * np.log(d)])
-    top = terms.max(axis=0)
-    log_fit = top + np.log(np.exp(terms - top).sum(axis=0))
-    share = np.exp(terms - log_fit)
-    r = log_fit - np.log(y)
-    a = np.where(r > 0, weight, 1.0)
-    value = np.sum(a * np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta)))
-    jac = np.stack([share[0], share[1], share[2], -share[1] * np.log(n), -share[2] * np.log(d)], axis=1)
-    return value, jac.T @ (a * np.clip(r, -delta, delta))
-
-
-def scipy_best(frame, weight, n_starts=40, seed=0):
-    from scipy.optimize import minimize
-
-    n, d, y = (frame[c].to_numpy() for c in ("params", "tokens", "loss"))
-    box = [(math.log(1e-6), None)] * 3 + [(0.0, 5.0)] * 2
-    rng = np.random.default_rng(seed)
-    best = math.inf
-    for _ in range(n_starts):
-        z0 = [rng.uniform(-1, 1), rng.uniform(0, 10), rng.uniform(0, 10), rng.uniform(0, 1), rng.uniform(0, 1)]
-        fit = minimize(_asymmetric_sum, z0, args=(n, d, y, weight, DELTA), jac=True, method="L-BFGS-B", bounds=box,
-                       options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000})
-        best = min(best, float(fit.fun))
-    return best
 
 
 def test_optax_lbfgs_reaches_the_levenberg_marquardt_optimum(frame, lm_fit):
@@ -83,7 +55,7 @@ def test_a_users_loss_runs_through_optax(frame):
 
 def test_the_overestimate_weight_reaches_scipys_best(frame, lm_fit):
     result = ScalingLaw("chinchilla", huber_delta=DELTA, overestimate_weight=2.0).fit(frame)
-    best = scipy_best(frame, 2.0)
+    best = scipy_chinchilla_best(frame, DELTA, overestimate_weight=2.0)
     assert result.objective <= best * (1 + 1e-9), (result.objective, best)
     # Over-predictions cost twice: the fit predicts lower than the symmetric one on average.
     assert np.mean(result.predict(frame)) < np.mean(lm_fit.predict(frame))

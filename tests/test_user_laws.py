@@ -17,6 +17,7 @@ import pytest
 from distlaw import ScalingLaw
 from distlaw.errors import InputError
 from distlaw.laws import user
+from reference import scipy_chinchilla_best
 
 KAPLAN_FILE = '''
 BOUNDS = {"Nc": (1e10, 1e17), "Dc": (1e10, 1e17), "alpha_N": (0.01, 1.0), "alpha_D": (0.01, 1.0)}
@@ -222,40 +223,6 @@ def test_distlaw_laws_imports_no_jax():
     assert out.strip().splitlines()[-1] == "[]"
 
 
-def _chinchilla_sum(z, n, d, y, w, delta):
-    """sum w Huber(log Lhat - log L) for the Chinchilla form at z = (log E, log A, log B, alpha,
-    beta), and its gradient, in NumPy (written out: the oracle shares no code with distlaw)."""
-    terms = np.stack([np.full_like(n, z[0]), z[1] - z[3] * np.log(n), z[2] - z[4] * np.log(d)])
-    top = terms.max(axis=0)
-    log_fit = top + np.log(np.exp(terms - top).sum(axis=0))
-    share = np.exp(terms - log_fit)  # d log Lhat / d (log E, log A term, log B term)
-    r = log_fit - np.log(y)
-    psi = np.clip(r, -delta, delta)
-    value = np.sum(w * np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta)))
-    jac = np.stack([share[0], share[1], share[2], -share[1] * np.log(n), -share[2] * np.log(d)], axis=1)
-    return value, jac.T @ (w * psi)
-
-
-def scipy_lbfgs_best(frame, w, delta, n_starts=40, seed=0, objective=_chinchilla_sum):
-    from scipy.optimize import minimize
-
-    from distlaw.laws import LAWS
-
-    n, d, y = (frame[c].to_numpy() for c in ("params", "tokens", "loss"))
-    spec = LAWS["chinchilla"]
-    lower = [math.log(1e-6)] * 3 + [0.0, 0.0]
-    box = [(lo, None) if k < 3 else (0.0, 5.0) for k, lo in enumerate(lower)]
-    rng = np.random.default_rng(seed)
-    best = math.inf
-    for _ in range(n_starts):
-        z0 = [rng.uniform(-1, 1), rng.uniform(0, 10), rng.uniform(0, 10), rng.uniform(0, 1), rng.uniform(0, 1)]
-        fit = minimize(objective, z0, args=(n, d, y, w, delta), jac=True, method="L-BFGS-B", bounds=box,
-                       options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000})
-        best = min(best, float(fit.fun))
-    assert spec.fields == ("log_e", "log_a", "log_b", "alpha", "beta")
-    return best
-
-
 def test_a_weighted_fit_reaches_scipys_best_weighted_objective(tmp_path):
     from distlaw.laws import EPOCH_CHINCHILLA
     from distlaw.laws.synthetic import chinchilla_table
@@ -268,7 +235,7 @@ def test_a_weighted_fit_reaches_scipys_best_weighted_objective(tmp_path):
                    "-o", "fit.json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     record = json.loads((tmp_path / "fit.json").read_text())
-    best = scipy_lbfgs_best(frame, frame["w"].to_numpy(), DELTA)
+    best = scipy_chinchilla_best(frame, DELTA, weights=frame["w"].to_numpy())
     assert record["objective"] <= best * (1 + 1e-9), (record["objective"], best)
     assert record["weights"] == "w" and record["n_runs"] == int((frame["w"] > 0).sum())
     unweighted = ScalingLaw("chinchilla", huber_delta=DELTA).fit(frame)
