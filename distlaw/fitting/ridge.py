@@ -16,10 +16,10 @@ So a fit of such a law, from distlaw's own design, runs in two stages:
    sampled log-uniformly down to 0.03, the sharp-switch regime), screened and polished there;
 2. the best ``RIDGE_CANDIDATES`` distinct optima, mapped back to the law's coordinates (moved
    along the ridge into the law's box where alpha' or beta' would leave it:
-   :func:`distlaw.laws.forms.distillation_from_ridge`), and the law's published presets,
-   polished in the law's own coordinates for up to ``RIDGE_POLISH_ITERATIONS`` iterations.
-   That stage sees the law's own box, bounds and identifiability, so the result reads as any
-   other fit's.
+   :func:`distlaw.laws.forms.distillation_from_ridge`), with the starts the caller adds (the
+   law's published presets, an earlier fit's optima), polished in the law's own coordinates
+   for up to ``RIDGE_POLISH_ITERATIONS`` iterations. That stage sees the law's own box, bounds
+   and identifiability, so the result reads as any other fit's.
 
 The ridge stage applies when nothing fixes, ties or bounds a coefficient the ridge coordinates
 mix (A', B', alpha', beta'): those constraints are not boxes there. May import: numpy,
@@ -78,13 +78,11 @@ def ridge_starts(spec: LawSpec, n_starts: int, seed: int = 0) -> np.ndarray:
 
 def to_law(spec: LawSpec, solutions, box) -> list[np.ndarray]:
     """Each problem's ridge optima (best ``RIDGE_CANDIDATES``) in the law's coordinates, moved along
-    the ridge into the law's box (alpha', beta' at most their upper bounds), then the law's
-    presets: the starts of the polish."""
+    the ridge into the law's box (alpha', beta' at most their upper bounds): the polish's starts,
+    beside those the caller gives (the law's presets, an earlier fit's optima)."""
     upper = {name: hi for name, (lo, hi) in box.bounds.items()}
     alpha_max = upper.get("alpha") if upper.get("alpha") is not None else math.inf
     beta_max = upper.get("beta") if upper.get("beta") is not None else math.inf
-    presets = np.array([np.asarray(spec.from_natural(v), dtype=np.float64) for v in spec.presets.values()])
-    presets = presets.reshape(-1, len(spec.fields))
     out = []
     for solution in solutions:
         optima = solution.local_optima if solution.local_optima is not None and len(solution.local_optima) \
@@ -93,5 +91,5 @@ def to_law(spec: LawSpec, solutions, box) -> list[np.ndarray]:
         mapped = _FROM_RIDGE[spec.name](optima, alpha_max, beta_max)
         with np.errstate(over="ignore", invalid="ignore"):
             mapped = mapped[np.all(np.isfinite(mapped), axis=1)]
-        out.append(np.concatenate([mapped, presets]))
+        out.append(mapped)
     return out
