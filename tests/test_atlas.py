@@ -456,3 +456,38 @@ teacher_loss = {{min = 1.8, max = 2.6, count = 50}}
     first = frames[2000][frames[2000].student_params == 5e8]
     np.testing.assert_allclose(first.student_loss.to_numpy(), oracle["student_loss"], rtol=1e-13)
     np.testing.assert_allclose(first.flops_best_case.to_numpy(), oracle["flops_best_case"], rtol=1e-15)
+
+
+def test_chunks_reuse_the_memory_of_written_chunks(tmp_path, monkeypatch):
+    """Every chunk after the first few is computed into the memory of one already written (its
+    buffers donated to the row program: no fresh pages to fault in), and the rows are the same
+    as the NumPy evaluation's. A view of a written chunk kept alive anywhere would make JAX
+    keep the buffer, and this fail."""
+    import distlaw.atlas.write as atlas_write
+    from distlaw import build_atlas
+    from distlaw.atlas.evaluate import numpy_loss_rows
+    from distlaw.planning.plans import load_planning_laws
+
+    calls = []
+    real = atlas_write.loss_chunk
+
+    def recording(laws, tables, start, samples=None, recycled=None, **static):
+        given = None if recycled is None else {v.unsafe_buffer_pointer() for v in recycled.values()}
+        out = real(laws, tables, start, samples, recycled, **static)
+        calls.append(None if given is None else given == {v.unsafe_buffer_pointer() for v in out.values()})
+        return out
+
+    monkeypatch.setattr(atlas_write, "loss_chunk", recording)
+    sweep = tmp_path / "small.toml"
+    sweep.write_text(SMALL.split("[plan]")[0])  # 3 partitions x 4 chunks of 1,024 rows
+    frame = build_atlas(sweep, output=tmp_path / "atlas").to_pandas("loss")
+    writers = atlas_write.writer_count("cpu")
+    assert len(calls) == 12
+    assert calls[: writers + 1] == [None] * (writers + 1)  # nothing written yet to reuse
+    assert calls[writers + 1:] == [True] * (12 - writers - 1)
+    axes = load_sweep(sweep).loss_axes
+    first = frame[frame.student_params == axes["student_params"][0]].sort_values(
+        ["student_tokens", "teacher_params", "teacher_tokens"])
+    oracle = numpy_loss_rows(load_planning_laws("paper"), float(axes["student_params"][0]),
+                             [axes["student_tokens"], axes["teacher_params"], axes["teacher_tokens"]])
+    np.testing.assert_allclose(first.student_loss.to_numpy(), oracle["student_loss"], rtol=1e-13)

@@ -113,9 +113,10 @@ def loss_tables(laws: PlanningLaws, n_s, inner_axes) -> dict:
 
 
 @float64
-@partial(jax.jit, static_argnames=("size", "aligned", "sharding", "quantiles"), compiler_options=ROW_COMPILER_OPTIONS)
-def loss_chunk(laws: PlanningLaws, tables: dict, start, samples=None, *, size: int, aligned: bool = False,
-               sharding=None, quantiles=()) -> dict:
+@partial(jax.jit, static_argnames=("size", "aligned", "sharding", "quantiles"), donate_argnames=("recycled",),
+         keep_unused=True, compiler_options=ROW_COMPILER_OPTIONS)
+def loss_chunk(laws: PlanningLaws, tables: dict, start, samples=None, recycled=None, *, size: int,
+               aligned: bool = False, sharding=None, quantiles=()) -> dict:
     """Rows ``start .. start + size`` of one student size's block of the loss atlas.
 
     Args:
@@ -129,6 +130,11 @@ def loss_chunk(laws: PlanningLaws, tables: dict, start, samples=None, *, size: i
       samples: ``[B, 9]`` bootstrap replicates of the distillation coefficients (optimizer
         form); with ``quantiles``, L_S is evaluated under every replicate on the device and
         reduced to those quantiles (the supervised law, and so L_T and Ltilde_S, stay fixed).
+      recycled: an earlier chunk's output (same size and columns) that nothing reads any more:
+        donated, so this chunk's rows are written into its memory. Fresh buffers cost a page
+        fault per 4 KiB on first touch: half the CPU time of a 33M-row atlas's rows (measured,
+        benchmarks/README.md). Its values are never read; a buffer something still views (a
+        NumPy array over it) is not reused, and the chunk gets a fresh one.
     Returns:
       ``{column: array[size]}`` in float64.
     """

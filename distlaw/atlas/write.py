@@ -246,14 +246,25 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
     def write(k, c, columns):
         n = rows_in(c)
         table = pa.Table.from_arrays([_float_column(columns[name][:n]) for name in schema.names], schema=schema)
-        return _atomic_write(table, path_of(k, c), repeated)
+        digest = _atomic_write(table, path_of(k, c), repeated)
+        del table
+        columns.clear()  # no view of the chunk's memory outlives the write: the next chunk may reuse it
+        return digest
 
     # Parquet encoding and zstd release the GIL: several writers encode chunks in parallel while
     # the device computes the next one. Memory stays bounded: at most ``writers`` chunks wait
     # on the host, plus the one being computed.
     writers = writer_count(jax.default_backend())
-    pending = collections.deque()  # (path, rows, future) of the writes in flight, oldest first
+    pending = collections.deque()  # (path, rows, future, chunk output) of the writes in flight, oldest first
+    written = []  # chunk outputs whose files are written: their memory holds the next chunks' rows
     tables = {}  # {k: loss_tables of partition k}, for the partition being computed only
+
+    def finish_oldest():
+        path, rows, future, result = pending.popleft()
+        entries.append(_entry(sweep.output, path, rows, future.result()))
+        bar.advance(rows)
+        written.append(result)
+
     with ThreadPoolExecutor(max_workers=writers) as pool:
         for k, c in tasks:
             path = path_of(k, c)
@@ -266,14 +277,16 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
                 tables = {k: loss_tables(laws, float(axes["student_params"][k]), inner)}
                 if sharding is not None:  # every device reads the whole tables
                     tables[k] = jax.device_put(tables[k], replicated)
-            result = loss_chunk(laws, tables[k], c * chunk, samples, size=compute_rows, aligned=compute_rows == chunk,
-                                sharding=sharding, quantiles=sweep.quantiles)  # asynchronous
+            result = loss_chunk(laws, tables[k], c * chunk, samples, written.pop() if written else None,
+                                size=compute_rows, aligned=compute_rows == chunk, sharding=sharding,
+                                quantiles=sweep.quantiles)  # asynchronous
             while len(pending) >= writers:
-                entries.append(_finish(sweep.output, pending.popleft(), bar))
+                finish_oldest()
             host = {name: np.asarray(result[name]) for name in schema.names}
-            pending.append((path, rows_in(c), pool.submit(write, k, c, host)))
+            pending.append((path, rows_in(c), pool.submit(write, k, c, host), result))
+            del host  # the writer holds the only views: once it is done, the chunk's memory is free
         while pending:
-            entries.append(_finish(sweep.output, pending.popleft(), bar))
+            finish_oldest()
     return sorted(entries, key=lambda e: e["path"])
 
 
@@ -306,13 +319,6 @@ def _existing_part_rows(path: Path, expected_rows: int, content_hash: str) -> in
         raise AtlasError(f"{path}: holds {meta.num_rows} rows where this sweep puts {expected_rows}; "
                          "delete it and rerun to recompute it")
     return meta.num_rows
-
-
-def _finish(root, pending, bar) -> dict:
-    path, rows, future = pending
-    digest = future.result()
-    bar.advance(rows)
-    return _entry(root, path, rows, digest)
 
 
 def _entry(root: Path, path: Path, rows: int, digest: str) -> dict:
