@@ -42,6 +42,25 @@ def test_a_fixed_gamma_gives_gamma_times_alpha():
     assert derived["beta_gamma"]["std_error"] == pytest.approx(gamma * fit.std_errors["beta"], rel=1e-5)
 
 
+def test_every_group_gets_its_own_combinations():
+    """The same closed form per group: each group's alpha gamma is its own alpha times gamma,
+    with gamma times its own alpha's standard error, not the pooled fit's."""
+    import pandas as pd
+
+    gamma = PAPER_SUPERVISED["gamma"]
+    frame = pd.concat([generate("supervised", 160, seed=5).assign(family="a"),
+                       generate("supervised", 160, seed=6, noise=0.02).assign(family="b")], ignore_index=True)
+    fit = ScalingLaw("supervised", fixed={"gamma": gamma}).fit(frame, group_by="family")
+    groups = fit.record["groups"]
+    assert len(groups) == 2
+    for group in groups:
+        derived = group["derived"]["alpha_gamma"]
+        assert derived["value"] == pytest.approx(group["params"]["alpha"] * gamma, rel=1e-12)
+        assert derived["std_error"] == pytest.approx(gamma * group["std_errors"]["alpha"], rel=1e-5)
+    assert groups[0]["derived"]["alpha_gamma"]["value"] != groups[1]["derived"]["alpha_gamma"]["value"]
+    assert groups[1]["derived"]["alpha_gamma"]["std_error"] > groups[0]["derived"]["alpha_gamma"]["std_error"]
+
+
 def test_bootstrap_intervals_of_combinations_are_the_replicates_percentiles():
     """Oracle: the percentiles of alpha * gamma over the replicates FIT.json stores."""
     frame = generate("supervised", 120, seed=4)

@@ -208,15 +208,18 @@ class ScalingLaw:
             record["run_id"] = run_id
             for entry, ids in zip([record, *record.get("groups", [])], clusters, strict=True):
                 entry.update(n_rows=entry["n_runs"], n_runs=int(len(np.unique(ids[ids >= 0]))))
+        replicates = [None] * len(solutions)
         if bootstrap:
             t1 = time.perf_counter()
-            _add_bootstrap(record, spec, problems, solutions, bootstrap, ci, self.seed, progress, settings,
-                           _padded(clusters, problems))
+            replicates = _add_bootstrap(record, spec, problems, solutions, bootstrap, ci, self.seed, progress,
+                                        settings, _padded(clusters, problems))
             timings["bootstrap"] = time.perf_counter() - t1
-        combinations = derived_quantities(spec, solutions[0].params, box, solutions[0].covariance,
-                                          record.get("bootstrap_samples"), record.get("ci"))
-        if combinations:  # what the data pin down where single coefficients trade off
-            record["derived"] = combinations
+        # What the data pin down where single coefficients trade off: the pooled fit's and each group's.
+        for entry, solution, samples in zip([record, *record.get("groups", [])], solutions, replicates, strict=True):
+            combinations = derived_quantities(spec, solution.params, box, solution.covariance, samples,
+                                              record.get("ci"))
+            if combinations:
+                entry["derived"] = combinations
         return FitResult(record, timings)
 
     def _start_points(self, spec: LawSpec, box: multistart.Constraints, warm_start, notes: list) -> np.ndarray:
@@ -433,8 +436,11 @@ def _bar(label: str, progress: bool | None):
 
 
 def _add_bootstrap(record: dict, spec: LawSpec, problems, solutions, resamples: int, ci: float, seed: int,
-                   progress, settings: dict, clusters=None) -> None:
-    """Bootstrap intervals for the pooled fit and every group's, all replicates in one batched call."""
+                   progress, settings: dict, clusters=None) -> list[dict]:
+    """Bootstrap intervals for the pooled fit and every group's, all replicates in one batched call.
+
+    Returns each problem's replicates (pooled first), ``{"names", "values"}`` in natural form;
+    FIT.json keeps the pooled fit's alone."""
     per_problem = multistart.bootstrap_many(spec, problems, solutions, resamples, seed=seed, ci=ci,
                                             progress=_bar("bootstrap", progress), clusters=clusters, **settings)
     pooled = per_problem[0]
@@ -444,6 +450,7 @@ def _add_bootstrap(record: dict, spec: LawSpec, problems, solutions, resamples: 
     for group, result in zip(record.get("groups", []), per_problem[1:], strict=True):
         group["intervals"] = result.intervals
         group["bootstrap_failed"] = result.n_failed
+    return [{"names": list(spec.natural_names), "values": result.samples.tolist()} for result in per_problem]
 
 
 def _columns_read(group_by, holdout: str | None) -> list[str] | None:
