@@ -22,10 +22,13 @@ import numpy as np
 KEYS = ("quantity", "published", "distlaw", "tolerance", "reproduced")
 
 
-def arguments(description: str) -> argparse.Namespace:
+def arguments(description: str, jobs: bool = False) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI (under a minute)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"), help="output folder")
+    if jobs:  # run_all.py alone
+        parser.add_argument("--jobs", type=int, default=1,
+                            help="scripts run side by side (default 1: each script's time is its own)")
     args = parser.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     return args

@@ -1,6 +1,6 @@
 """Run every experiment and assemble experiments/README.md from their reports.
 
-    python experiments/run_all.py [--quick] [--out DIR]
+    python experiments/run_all.py [--quick] [--out DIR] [--jobs N]
 
 Each experiment is its own script (run in its own process, so one failure does not hide the
 others); each writes OUT/NAME.md, OUT/NAME.json (the same comparisons, one object per row) and its
@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from os.path import relpath as os_relpath
 from pathlib import Path
 
@@ -45,15 +46,23 @@ def verdict_counts(path: Path) -> str:
     return ", ".join(f"{count} {label}" for count, label in counts if count) or "no rows"
 
 
+def run_script(name: str, out: Path, quick: bool) -> tuple[subprocess.CompletedProcess, float]:
+    """One experiment in its own process: its result and wall seconds."""
+    command = [sys.executable, str(HERE / f"{name}.py"), "--out", str(out)] + (["--quick"] if quick else [])
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    return result, time.perf_counter() - start
+
+
 def main() -> None:
-    args = arguments(__doc__.splitlines()[0])
+    args = arguments(__doc__.splitlines()[0], jobs=True)
     out = Path(args.out)
     sections, summary = [], []
-    for name in EXPERIMENTS:
-        command = [sys.executable, str(HERE / f"{name}.py"), "--out", str(out)] + (["--quick"] if args.quick else [])
-        start = time.perf_counter()
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - start
+    # Side by side with --jobs > 1 (the scripts write different files; the test suite runs two at
+    # once on 2 cores): their times then include waiting for a core.
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        runs = list(pool.map(lambda name: run_script(name, out, args.quick), EXPERIMENTS))
+    for name, (result, seconds) in zip(EXPERIMENTS, runs, strict=True):
         summary.append(f"| `{name}.py` | {'ok' if result.returncode == 0 else 'FAILED'} | {seconds:.0f} s | "
                        f"{verdict_counts(out / f'{name}.json') if result.returncode == 0 else ''} |")
         report = out / f"{name}.md"

@@ -32,7 +32,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from . import solver
 from ..errors import InputError
@@ -111,6 +110,8 @@ def _describe(optimizer) -> str:
 @functools.cache
 def default_optimizer():
     """``optax.lbfgs()``, made once: a new one would be a new static argument, and recompile."""
+    import optax  # here, not at the top: a least-squares fit never needs optax (0.04 s to import)
+
     return optax.lbfgs()
 
 
@@ -230,6 +231,8 @@ def _run(objective, optimizer, u, queue, out, problems, lower, upper, config, ma
 def _minimize_batch(u0, problem, problems, lower, upper, max_iterations, *, objective, optimizer, ftol, patience):
     """Every start of the batch through ``optimizer`` until it converges or reaches
     ``max_iterations``; returns (u, z, J, status, steps) per start."""
+    import optax
+
     transform = optax.with_extra_args_support(optimizer)
 
     def one(u, q):
