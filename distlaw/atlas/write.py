@@ -253,7 +253,8 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
 
     # Parquet encoding and zstd release the GIL: several writers encode chunks in parallel while
     # the device computes the next one. Memory stays bounded: at most ``writers`` chunks wait
-    # on the host, plus the one being computed.
+    # on the host, plus the one being computed and one written chunk whose memory the next
+    # computation takes over (``recycled``).
     writers = writer_count(jax.default_backend())
     pending = collections.deque()  # (path, rows, future, chunk output) of the writes in flight, oldest first
     written = []  # chunk outputs whose files are written: their memory holds the next chunks' rows

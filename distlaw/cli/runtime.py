@@ -26,6 +26,7 @@ def console_start_up() -> None:
 
 
 def _import_jax():
+    """``jax``, imported as :func:`console_start_up` asked (the first time only)."""
     if not _CONSOLE["quiet_imports"]:
         import jax
 
