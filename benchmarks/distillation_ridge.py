@@ -21,7 +21,14 @@ teacher losses 1.9-2.75 (issue 22's real-sized table). For each, side by side in
   minimum, and the gap to the best is a matter of which basin the starts reach;
 - with ``--bootstrap B``, the same fit with B bootstrap resamples (seed 0): the 90% percentile
   intervals of alpha' gamma' and beta' gamma' over the replicates (FIT.json
-  ``bootstrap_samples``, so an older distlaw without ``derived`` gives them too).
+  ``bootstrap_samples``, so an older distlaw without ``derived`` gives them too);
+- with ``--profile V1,V2,...``, the profile of the objective in alpha' gamma': the fit with
+  alpha' gamma' fixed at each value (the law's ridge coordinates, where it is a coordinate:
+  ``distlaw.laws.registry.RIDGES``; 2,048 ridge starts, up to 2,000 iterations), printed as
+  n (J_profile - J) / J. With the Huber loss in its linear regime (delta 1e-4 against 0.3%
+  noise) the objective is a Laplace negative log-likelihood times delta times the mean
+  absolute residual, so that number is the profile's rise in log-likelihood: values below
+  1.92 lie inside a 95% profile-likelihood interval.
 """
 
 from __future__ import annotations
@@ -72,12 +79,25 @@ def scipy_fit(residuals, jacobian, x0, lower, upper):
                          max_nfev=3000)
 
 
+def profile_rise(data, objective: float, alpha_gamma: float, n_runs: int) -> float:
+    """n (J - objective) / objective for the fit with alpha' gamma' fixed at ``alpha_gamma``."""
+    from distlaw.fitting import multistart, ridge
+    from distlaw.laws.registry import RIDGES
+
+    spec = LAWS["distillation"]
+    solution = multistart.fit_many(RIDGES["distillation"], multistart.stack_data([data]),
+                                   ridge.ridge_starts(spec, 2048, seed=0), delta=1e-4,
+                                   fixed={"alpha_gamma": alpha_gamma}, identify=False, max_iterations=2000)[0]
+    return n_runs * (solution.objective - objective) / objective
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tables", default="paper-narrow,paper-wide,perturbed-narrow,perturbed-wide")
     parser.add_argument("--scipy-starts", type=int, default=64)
     parser.add_argument("--max-iterations", type=int, default=None, help="distlaw's (default: its own)")
     parser.add_argument("--bootstrap", type=int, default=0, help="resamples for intervals of the effective exponents")
+    parser.add_argument("--profile", default="", help="alpha' gamma' values to profile the objective at")
     args = parser.parse_args()
     spec = LAWS["distillation"]
     supervised = LAWS["supervised"].from_natural(PAPER_SUPERVISED)
@@ -129,6 +149,10 @@ def main() -> None:
                 f"{np.nanquantile(columns[x] * columns['gamma'], 0.95):.4f}]"
                 for name, x in (("alpha' gamma'", "alpha"), ("beta' gamma'", "beta")))
             print(f"   bootstrap {args.bootstrap} ({time.perf_counter() - t0:.1f} s): {intervals}")
+        if args.profile:
+            print("   profile of alpha' gamma' (n dJ/J; < 1.92 inside a 95% profile interval): " + ", ".join(
+                f"{v:g}: {profile_rise(data, record['objective'], v, len(frame)):.2f}"
+                for v in map(float, args.profile.split(","))))
 
 
 if __name__ == "__main__":
