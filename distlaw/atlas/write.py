@@ -61,9 +61,10 @@ DESCRIPTIONS = {
     **{flops_column(s): f"total FLOPs in the {s} scenario (Eq. 9)" for s in SCENARIOS},
     "training_flops": "3 F(N) D: training FLOPs under the sweep's compute model",
 }
-# Rows per second of a full loss-atlas run on the 2-core development machine (benchmarks/README.md),
-# used by --dry-run for its time estimate.
-NOMINAL_ROWS_PER_SECOND = 9e6
+# Rows per second of a full loss-atlas run on the 2-core development machine, used by --dry-run
+# for its time estimate: the whole command on sweeps/large.toml, 33.5M rows in 2.50-2.56 s
+# (benchmarks/README.md, 2026-12-07), less for small sweeps, whose start-up weighs more.
+NOMINAL_ROWS_PER_SECOND = 1.3e7
 
 
 WRITER_THREADS = 2  # parallel Parquet writers on a CPU backend (see write_loss_atlas; benchmarks/README.md)
