@@ -248,8 +248,9 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
         n = rows_in(c)
         table = pa.Table.from_arrays([_float_column(columns[name][:n]) for name in schema.names], schema=schema)
         digest = _atomic_write(table, path_of(k, c), repeated)
-        del table
-        columns.clear()  # no view of the chunk's memory outlives the write: the next chunk may reuse it
+        # The caller's dict too: no view of the chunk's memory outlives the write (the table's
+        # go with this frame), so the next chunk may reuse it.
+        columns.clear()
         return digest
 
     # Parquet encoding and zstd release the GIL: several writers encode chunks in parallel while
@@ -286,7 +287,6 @@ def write_loss_atlas(sweep: Sweep, laws, metadata: dict, progress: bool | None =
                 finish_oldest()
             host = {name: np.asarray(result[name]) for name in schema.names}
             pending.append((path, rows_in(c), pool.submit(write, k, c, host), result))
-            del host  # the writer holds the only views: once it is done, the chunk's memory is free
         while pending:
             finish_oldest()
     return sorted(entries, key=lambda e: e["path"])

@@ -450,7 +450,8 @@ def _add_bootstrap(record: dict, spec: LawSpec, problems, solutions, resamples: 
     for group, result in zip(record.get("groups", []), per_problem[1:], strict=True):
         group["intervals"] = result.intervals
         group["bootstrap_failed"] = result.n_failed
-    return [{"names": list(spec.natural_names), "values": result.samples.tolist()} for result in per_problem]
+    return [record["bootstrap_samples"], *({"names": list(spec.natural_names), "values": result.samples.tolist()}
+                                           for result in per_problem[1:])]
 
 
 def _columns_read(group_by, holdout: str | None) -> list[str] | None:
